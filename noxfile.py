@@ -1,0 +1,106 @@
+"""Every session of twat-cache: tests per install combination, lint, types, bench, docs, demo.
+
+Each session installs exactly one combination with `uv sync --locked --extra ...` into its own
+virtualenv, so what a session tests is what `pip install twat-cache[...]` would give.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_existing_virtualenvs = True
+nox.options.error_on_missing_interpreters = True
+
+PYTHON = "3.11"
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+BACKENDS = ["cachebox", "cachetools", "diskcache", "klepto", "joblib", "aiocache"]
+
+
+def _covering() -> dict[str, tuple[str, ...]]:
+    """core only, all, each backend alone, all but each one."""
+    combos: dict[str, tuple[str, ...]] = {"core": (), "all": tuple(BACKENDS)}
+    combos.update({name: (name,) for name in BACKENDS})
+    combos.update({f"all-but-{name}": tuple(b for b in BACKENDS if b != name) for name in BACKENDS})
+    return combos
+
+
+def _every() -> dict[str, tuple[str, ...]]:
+    combos: dict[str, tuple[str, ...]] = {}
+    for n in range(len(BACKENDS) + 1):
+        for combo in itertools.combinations(BACKENDS, n):
+            combos["+".join(combo) or "core"] = combo
+    return combos
+
+
+COVERING = _covering()
+EVERY = _every()
+
+
+def sync(session: nox.Session, *extras: str, groups: tuple[str, ...] = ()) -> None:
+    """Install the workspace with `extras` (and dependency `groups`) into the session's venv."""
+    args = ["uv", "sync", "--locked", *(f"--extra={e}" for e in extras)]
+    args += [f"--group={g}" for g in groups]
+    session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location})
+
+
+def run_tests(session: nox.Session, combo: tuple[str, ...]) -> None:
+    sync(session, *combo)
+    env = {"TWAT_CACHE_EXPECT_BACKENDS": ",".join(combo) or "none"}
+    session.run("python", "-m", "pytest", *session.posargs, env=env)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("combo", list(COVERING.values()), ids=list(COVERING))
+def tests(session: nox.Session, combo: tuple[str, ...]) -> None:
+    """The test suite on one install combination (the 14 of the covering set)."""
+    run_tests(session, combo)
+
+
+@nox.session(python=PYTHON, default=False)
+@nox.parametrize("combo", list(EVERY.values()), ids=list(EVERY))
+def full(session: nox.Session, combo: tuple[str, ...]) -> None:
+    """The test suite on every one of the 64 install combinations."""
+    run_tests(session, combo)
+
+
+@nox.session(python=PYTHONS, default=False)
+def pythons(session: nox.Session) -> None:
+    """The test suite with every backend, on each supported Python."""
+    run_tests(session, tuple(BACKENDS))
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check on the whole tree."""
+    sync(session)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def types(session: nox.Session) -> None:
+    """mypy --strict on every package, with every backend installed."""
+    sync(session, "all")
+    session.run("mypy", *sorted(str(p) for p in _package_sources()))
+
+
+def _package_sources() -> list[str]:
+    return [os.path.join("packages", d, "src") for d in sorted(os.listdir("packages"))]
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the raw libraries, in one run (ratios, min/min of interleaved slices)."""
+    sync(session, "all")
+    session.run("python", "benchmarks/run.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def demo(session: nox.Session) -> None:
+    """Every decorator on the installed backends, showing which backend each picked."""
+    sync(session, "all")
+    session.run("python", "scripts/demo.py", *session.posargs)

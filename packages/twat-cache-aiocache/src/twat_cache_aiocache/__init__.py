@@ -1,0 +1,21 @@
+"""twat-cache backend plugin for aiocache: registers the `aiocache` backend.
+
+Importing this module must not import aiocache itself: the store lives in `_store` and is
+imported only when a cache is opened.
+"""
+
+from twat_cache.registry import BackendSpec
+
+__version__ = "3.0.0"
+
+BACKEND = BackendSpec(
+    name="aiocache",
+    kinds=frozenset({"async"}),
+    policies=frozenset({"lru", "ttl"}),
+    persistent=False,
+    native_ttl=True,
+    opener="twat_cache_aiocache._store:open_store",
+    requires=("aiocache",),
+    description="aiocache: asyncio memory cache",
+    distribution="twat-cache-aiocache",
+)

@@ -1,0 +1,91 @@
+"""The built-in backend every chain ends at: the standard library only, always installed.
+
+Unbounded caches are a plain dict, so a hit is one C-level `dict.get`; bounded caches are an
+`OrderedDict` kept in LRU or FIFO order. `functools.lru_cache` itself cannot drop one entry or
+expire one, which `cache_delete` and `ttl` need, so this store keeps lru_cache's semantics on a
+mapping it controls. TTL comes from the core's `TTLStore`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
+
+from twat_cache.config import CacheConfig
+from twat_cache.registry import BackendSpec, StoreContext
+
+BACKEND = BackendSpec(
+    name="functools",
+    kinds=frozenset({"memory"}),
+    policies=frozenset({"lru", "fifo", "ttl"}),
+    persistent=False,
+    native_ttl=False,
+    opener="twat_cache.backends.functools:open_store",
+    requires=(),
+    description="standard library: dict / OrderedDict with LRU or FIFO eviction",
+    distribution="twat-cache-core",
+)
+
+
+class FunctoolsStore:
+    """A thread-safe in-memory store: unbounded dict, or bounded LRU/FIFO OrderedDict."""
+
+    def __init__(self, maxsize: int | None, policy: str) -> None:
+        self.maxsize = maxsize
+        self._lock = threading.Lock()
+        if maxsize is None:
+            data: dict[Hashable, Any] = {}
+            self.native: dict[Hashable, Any] = data
+            self.get = data.get  # type: ignore[method-assign]
+        else:
+            self.native = OrderedDict()
+            if policy == "fifo":
+                self.get = self.native.get  # type: ignore[method-assign]
+
+    def get(self, key: Hashable, default: Any) -> Any:
+        """Return the value for `key` (marking it most recently used) or `default`."""
+        data: OrderedDict[Hashable, Any] = self.native  # type: ignore[assignment]
+        try:
+            value = data[key]
+        except KeyError:
+            return default
+        try:
+            data.move_to_end(key)
+        except KeyError:  # evicted by another thread in between
+            pass
+        return value
+
+    def set(self, key: Hashable, value: Any) -> None:
+        """Store `value`, evicting the oldest entries beyond `maxsize`."""
+        data = self.native
+        if self.maxsize is None:
+            data[key] = value
+            return
+        with self._lock:
+            data[key] = value
+            data.move_to_end(key)  # type: ignore[attr-defined]
+            while len(data) > self.maxsize:
+                data.popitem(last=False)  # type: ignore[call-arg]
+
+    def delete(self, key: Hashable) -> bool:
+        """Drop `key`; True if there was an entry."""
+        with self._lock:
+            return self.native.pop(key, _ABSENT) is not _ABSENT
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        with self._lock:
+            self.native.clear()
+
+    def __len__(self) -> int:
+        return len(self.native)
+
+
+_ABSENT = object()
+
+
+def open_store(config: CacheConfig, context: StoreContext) -> FunctoolsStore:
+    """Open the functools store for one function."""
+    return FunctoolsStore(config.maxsize, config.policy)

@@ -1,0 +1,175 @@
+"""Validated configuration of one cache: `CacheConfig` and `create_cache_config`.
+
+Everything a decorator accepts ends up here and is checked once, at decoration time, so a bad
+argument fails where the user wrote it, with the field's name and what is allowed.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+KINDS = ("memory", "disk", "file", "async")
+POLICIES = ("lru", "lfu", "fifo", "rr", "ttl")
+MMAP_MODES = ("r", "r+", "w+", "c")
+
+#: The backends twat-cache ships (installed or not); other names come from entry points.
+OUR_BACKENDS = (
+    "cachebox",
+    "cachetools",
+    "functools",
+    "diskcache",
+    "klepto",
+    "joblib",
+    "aiocache",
+    "redis",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """The validated options of one cached function; frozen, and checked when it is created.
+
+    `maxsize` is a positive int or None (unbounded in memory, the backend's documented default
+    limit on disk); `ttl` is seconds (> 0) or None; `policy` is one of lru, lfu, fifo, rr, ttl;
+    `folder_name` is a simple name under the cache root or an absolute path. `kind` is what the
+    decorator asks for (memory, disk, file, async). The other fields are options of particular
+    decorators and backends: `compress` (bool or zlib level 0-9), `sql_backend`, `backend` (the
+    async backend's name), `typed` (1 and 1.0 are different keys), `encrypt`, `mmap_mode`,
+    `check_code` (invalidate when the function's code changes) and `redis_url`. Any invalid
+    value raises `ValueError` naming the field.
+    """
+
+    maxsize: int | None = None
+    ttl: float | None = None
+    policy: str = "lru"
+    folder_name: str | None = None
+    preferred_engine: str | None = None
+    use_async: bool = False
+    kind: str = "memory"
+    sql_backend: bool = True
+    compress: bool | int = False
+    backend: str | None = None
+    typed: bool = False
+    encrypt: bool = False
+    mmap_mode: str | None = None
+    check_code: bool = False
+    redis_url: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_maxsize(self.maxsize)
+        object.__setattr__(self, "ttl", _check_ttl(self.ttl))
+        _check_choice("policy", self.policy, POLICIES)
+        if self.policy == "ttl" and self.ttl is None:
+            raise ValueError("policy: 'ttl' needs a ttl (seconds > 0); got ttl=None")
+        object.__setattr__(self, "folder_name", check_folder_name(self.folder_name))
+        _check_choice("kind", self.kind, KINDS)
+        for name in ("use_async", "sql_backend", "typed", "encrypt", "check_code"):
+            _check_bool(name, getattr(self, name))
+        _check_compress(self.compress)
+        if self.mmap_mode is not None:
+            _check_choice("mmap_mode", self.mmap_mode, MMAP_MODES)
+        for name in ("preferred_engine", "backend", "redis_url"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise ValueError(f"{name}: expected a non-empty string or None, got {value!r}")
+        if self.preferred_engine is not None:
+            _check_engine("preferred_engine", self.preferred_engine)
+        if self.backend is not None:
+            _check_engine("backend", self.backend)
+
+    def replace(self, **changes: Any) -> CacheConfig:
+        """Return a copy with `changes` applied, validated like a new config."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return CacheConfig(**values)
+
+
+def create_cache_config(**kwargs: Any) -> CacheConfig:
+    """Build a validated `CacheConfig` from keyword options; an unknown option is a `ValueError`.
+
+    Accepts every `CacheConfig` field by name. Unknown names are rejected with the list of known
+    ones, so a typo (`max_size=`) never silently turns a bounded cache into an unbounded one.
+    """
+    known = {f.name for f in fields(CacheConfig)}
+    unknown = sorted(set(kwargs) - known)
+    if unknown:
+        raise ValueError(f"unknown cache option(s) {unknown}; known options: {sorted(known)}")
+    return CacheConfig(**kwargs)
+
+
+def known_engines() -> list[str]:
+    """Names accepted by `preferred_engine`: our own backends and every registered entry point."""
+    from twat_cache.registry import discover  # noqa: PLC0415  (registry imports this module)
+
+    return sorted(set(OUR_BACKENDS) | set(discover()))
+
+
+def check_folder_name(folder_name: object) -> str | None:
+    """Validate a `folder_name`: a simple name under the cache root, or an absolute path.
+
+    A relative name with `..`, a path separator or a NUL byte is refused, so a folder name can
+    never point outside the cache root by accident. Path objects are accepted and returned as str.
+    """
+    if folder_name is None:
+        return None
+    if isinstance(folder_name, os.PathLike):
+        folder_name = os.fspath(folder_name)
+    if not isinstance(folder_name, str):
+        raise ValueError(f"folder_name: expected a str, a path or None, got {folder_name!r}")
+    if not folder_name or "\x00" in folder_name:
+        raise ValueError(
+            f"folder_name: {folder_name!r} is empty or contains a NUL byte; "
+            "use a simple name like 'my_cache' or an absolute path"
+        )
+    if os.path.isabs(folder_name):
+        return folder_name
+    separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    if folder_name in {".", ".."} or ".." in folder_name or any(s in folder_name for s in separators):
+        raise ValueError(
+            f"folder_name: {folder_name!r} is not allowed; use a simple name without "
+            "'..' or path separators (it lives under the cache root), or an absolute path"
+        )
+    return folder_name
+
+
+def _check_maxsize(maxsize: object) -> None:
+    if maxsize is None:
+        return
+    if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
+        raise ValueError(f"maxsize: expected a positive int (>= 1) or None, got {maxsize!r}")
+
+
+def _check_ttl(ttl: object) -> float | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
+        raise ValueError(f"ttl: expected seconds as a number > 0 or None, got {ttl!r}")
+    if math.isnan(ttl) or ttl <= 0:
+        raise ValueError(f"ttl: expected seconds as a number > 0 or None, got {ttl!r}")
+    return None if math.isinf(ttl) else float(ttl)
+
+
+def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name}: {value!r} is not one of {list(allowed)}")
+
+
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}: expected True or False, got {value!r}")
+
+
+def _check_compress(compress: object) -> None:
+    if isinstance(compress, bool):
+        return
+    if not isinstance(compress, int) or not 0 <= compress <= 9:
+        raise ValueError(f"compress: expected True, False or a level 0-9, got {compress!r}")
+
+
+def _check_engine(name: str, value: str) -> None:
+    known = known_engines()
+    if value not in known:
+        raise ValueError(f"{name}: unknown backend {value!r}; known backends: {known}")

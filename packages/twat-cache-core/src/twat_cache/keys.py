@@ -1,0 +1,267 @@
+"""Cache keys: one normalized key per distinct call, for memory and, digested, for disk.
+
+A call's key is the tuple of its arguments bound to the function's parameters with defaults
+filled in, so `f(1)`, `f(a=1)` and `f(1, b=2)` (where `b` defaults to 2) are one key. Arguments
+that cannot be hashed (lists, dicts, sets, NumPy arrays, pandas objects, plain dataclasses) are
+turned into a canonical, hashable form by content; never through `str()` or `repr()`, which
+abbreviate large arrays. Disk keys are a SHA-256 over a type-tagged byte encoding of the
+function's namespace and that key: stable across processes and interpreter runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pickle
+from collections.abc import Callable, Hashable
+from typing import Any
+
+__all__ = [
+    "KeyMaker",
+    "UncacheableError",
+    "canonical",
+    "function_namespace",
+    "stable_digest",
+]
+
+
+class UncacheableError(TypeError):
+    """An argument can be neither hashed nor pickled, so no key can be made for the call."""
+
+
+class _BadCall(Exception):
+    """The arguments do not bind to the signature; the caller gets Python's own TypeError."""
+
+
+class _Tag:
+    """A marker inside canonical keys; compared by identity, encoded on disk by its name."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+_KW = _Tag("kw")
+_TYPES = _Tag("types")
+_LIST = _Tag("list")
+_DICT = _Tag("dict")
+_SET = _Tag("set")
+_ARRAY = _Tag("ndarray")
+_PANDAS = _Tag("pandas")
+_OBJECT = _Tag("object")
+_EMPTY = object()
+
+
+def _digest(data: bytes | memoryview) -> bytes:
+    return hashlib.blake2b(data, digest_size=20).digest()
+
+
+def _pickled(obj: object) -> bytes:
+    try:
+        return pickle.dumps(obj, protocol=4)
+    except Exception as exc:
+        raise UncacheableError(
+            f"argument of type {type(obj).__qualname__} is neither hashable nor picklable, "
+            f"so no cache key can be made for it: {exc}"
+        ) from exc
+
+
+def _ndarray_key(arr: Any) -> tuple[Any, ...]:
+    if arr.dtype.hasobject:
+        content = _digest(_pickled(arr))
+    else:
+        import numpy  # noqa: PLC0415  (only reached when a NumPy array is passed)
+
+        content = _digest(memoryview(numpy.ascontiguousarray(arr)).cast("B"))
+    return (_ARRAY, arr.dtype.str, arr.shape, content)
+
+
+def canonical(obj: Any) -> Hashable:
+    """Return a hashable form of `obj` that is equal for equal contents and differs otherwise.
+
+    Hashable values are returned as they are. Lists, dicts and sets become tagged tuples and
+    frozensets of canonical items; NumPy arrays become (dtype, shape, content digest); pandas
+    objects and other unhashable objects a digest of their pickle. Raises `UncacheableError`
+    for an object that is neither hashable nor picklable.
+    """
+    kind = type(obj)
+    if kind is tuple:
+        return tuple(canonical(item) for item in obj)
+    if kind is list:
+        return (_LIST, *(canonical(item) for item in obj))
+    if kind is dict:
+        return (_DICT, frozenset((canonical(k), canonical(v)) for k, v in obj.items()))
+    if kind is set:
+        return (_SET, frozenset(obj))
+    module = kind.__module__
+    if module == "numpy" and kind.__name__ == "ndarray":
+        return _ndarray_key(obj)
+    if module.startswith("pandas"):
+        return (_PANDAS, kind.__qualname__, _digest(_pickled(obj)))
+    try:
+        hash(obj)
+    except TypeError:
+        pass
+    else:
+        return obj  # type: ignore[no-any-return]
+    if isinstance(obj, (list, tuple, dict, set)):  # subclasses: keep their type in the key
+        return (_OBJECT, _type_name(kind), canonical(kind.__base__(obj)))  # type: ignore[call-arg]
+    return (_OBJECT, _type_name(kind), _digest(_pickled(obj)))
+
+
+def _type_name(kind: type) -> str:
+    return f"{kind.__module__}.{kind.__qualname__}"
+
+
+class KeyMaker:
+    """Normalizes a call's arguments to one key, given the function's signature.
+
+    `fast` tells the wrapper that a call with only positional arguments, as many as the
+    positional parameters (or more, when there is `*args`), already is its own key; every
+    other call goes through `__call__`. Calls that do not bind raise `_BadCall` so that the
+    function itself can raise Python's usual TypeError.
+    """
+
+    __slots__ = (
+        "defaults",
+        "fast",
+        "kwonly",
+        "names",
+        "npos",
+        "posonly",
+        "typed",
+        "varargs",
+        "varkw",
+    )
+
+    def __init__(self, func: Callable[..., Any], *, typed: bool = False) -> None:
+        import inspect  # noqa: PLC0415  (kept out of `import twat_cache`)
+
+        kinds = inspect.Parameter
+        params = list(inspect.signature(func).parameters.values())
+        self.names = tuple(
+            p.name for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+        )
+        self.posonly = frozenset(p.name for p in params if p.kind is kinds.POSITIONAL_ONLY)
+        self.npos = len(self.names)
+        self.defaults = {p.name: p.default for p in params if p.default is not p.empty}
+        self.varargs = any(p.kind is kinds.VAR_POSITIONAL for p in params)
+        self.kwonly = tuple(p.name for p in params if p.kind is kinds.KEYWORD_ONLY)
+        self.varkw = any(p.kind is kinds.VAR_KEYWORD for p in params)
+        self.typed = typed
+        self.fast = not (self.kwonly or self.varkw or typed)
+
+    def __call__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """Return the normalized key of the call `(args, kwargs)`."""
+        n = len(args)
+        npos = self.npos
+        if n > npos and not self.varargs:
+            raise _BadCall
+        rest = dict(kwargs) if kwargs else {}
+        values = list(args[:npos])
+        defaults = self.defaults
+        for name in self.names[n:]:
+            if name in rest and name not in self.posonly:
+                values.append(rest.pop(name))
+            elif name in defaults:
+                values.append(defaults[name])
+            else:
+                raise _BadCall
+        if n > npos:
+            values.extend(args[npos:])
+        if self.kwonly or self.varkw:
+            values.append(_KW)
+            for name in self.kwonly:
+                if name in rest:
+                    values.append(rest.pop(name))
+                elif name in defaults:
+                    values.append(defaults[name])
+                else:
+                    raise _BadCall
+            if rest:
+                if not self.varkw:
+                    raise _BadCall
+                values.extend(sorted(rest.items()))
+        elif rest:
+            raise _BadCall
+        if self.typed:
+            values.append(_TYPES)
+            values.extend([type(v) for v in values[:-1]])
+        return tuple(values)
+
+
+def function_namespace(func: Callable[..., Any]) -> str:
+    """The identity of `func` in disk keys: `module:qualname` (stable across runs)."""
+    module = getattr(func, "__module__", None) or "?"
+    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", "?")
+    return f"{module}:{qualname}"
+
+
+def code_fingerprint(func: Callable[..., Any]) -> str:
+    """A digest of `func`'s bytecode and constants, for opt-in invalidation on code changes."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return "nocode"
+    parts = [code.co_code, repr(code.co_consts).encode(), repr(code.co_names).encode()]
+    return hashlib.sha256(b"\x00".join(parts)).hexdigest()[:16]
+
+
+def stable_digest(namespace: str, key: Hashable) -> str:
+    """SHA-256 hex digest of `namespace` and a normalized `key`, the same in every process.
+
+    The encoding tags every value with its type, so `1`, `1.0`, `True` and `"1"` differ on
+    disk; other hashable objects are encoded by their pickle. Raises `TypeError` for list, dict
+    or set values (the wrapper passes canonical keys here, where those are already tuples).
+    """
+    h = hashlib.sha256()
+    _encode(namespace, h.update)
+    _encode(key, h.update)
+    return h.hexdigest()
+
+
+def _encode(obj: Any, out: Callable[[bytes], object]) -> None:  # noqa: C901
+    kind = type(obj)
+    if obj is None:
+        out(b"N")
+    elif kind is bool:
+        out(b"T" if obj else b"F")
+    elif kind is int:
+        out(b"i%d;" % obj)
+    elif kind is float:
+        out(b"f" + obj.hex().encode() + b";")
+    elif kind is str:
+        data = obj.encode("utf-8", "surrogatepass")
+        out(b"s%d:" % len(data))
+        out(data)
+    elif kind is bytes:
+        out(b"b%d:" % len(obj))
+        out(obj)
+    elif kind is tuple:
+        out(b"(%d:" % len(obj))
+        for item in obj:
+            _encode(item, out)
+        out(b")")
+    elif kind is _Tag:
+        out(b"#" + obj.name.encode() + b";")
+    elif kind is frozenset:
+        parts = []
+        for item in obj:
+            sub = hashlib.sha256()
+            _encode(item, sub.update)
+            parts.append(sub.digest())
+        out(b"{%d:" % len(parts))
+        for part in sorted(parts):
+            out(part)
+        out(b"}")
+    elif kind is type:
+        out(b"t" + _type_name(obj).encode() + b";")
+    elif kind in (list, dict, set, bytearray):
+        raise TypeError(f"unhashable type: {kind.__name__!r}")
+    else:
+        data = _pickled(obj)
+        name = _type_name(kind).encode()
+        out(b"p%d:%s%d:" % (len(name), name, len(data)))
+        out(data)

@@ -1,0 +1,64 @@
+"""Where caches live on disk: the cache root, per-cache folders, and their permissions."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from twat_cache.config import check_folder_name
+
+#: A file in every folder twat-cache created; `clear_cache` only ever removes marked folders.
+MARKER = ".twat_cache"
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def cache_root() -> Path:
+    """The cache root: `$TWAT_CACHE_DIR` if set, else the platform's user cache dir + `twat_cache`."""
+    env = os.environ.get("TWAT_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Caches"
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "twat_cache"
+
+
+def secure_dir(path: Path) -> Path:
+    """Create `path` (and missing parents) and make it private to this user (mode 0o700)."""
+    path.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
+    if sys.platform != "win32":
+        path.chmod(FOLDER_MODE)
+    return path
+
+
+def resolve_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Path:
+    """Where `folder_name` lives (validated, see `get_cache_path`), without creating anything."""
+    name = check_folder_name(folder_name)
+    root = cache_root()
+    return root if name is None else (Path(name) if os.path.isabs(name) else root / name)
+
+
+def get_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Path:
+    """Return the folder for `folder_name` under the cache root (or the root), creating it 0o700.
+
+    `folder_name` is a simple name (no `..`, separators or NUL) resolved under the root, or an
+    absolute path used as given. The folder gets a marker file so that `clear_cache` recognises
+    it as a twat-cache folder and never deletes anything else.
+    """
+    path = resolve_cache_path(folder_name)
+    secure_dir(path)
+    marker = path / MARKER
+    if not marker.exists():
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+        os.close(fd)
+    return path
+
+
+def is_marked(path: Path) -> bool:
+    """True when `path` is a folder twat-cache created (it holds the marker file)."""
+    return (path / MARKER).is_file()

@@ -1,0 +1,123 @@
+"""Every cache of this process, for `get_stats()` and `clear_cache()`."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import threading
+import weakref
+from pathlib import Path
+from typing import Any
+
+from twat_cache.paths import cache_root, is_marked, resolve_cache_path
+from twat_cache.wrapper import CacheState
+
+logger = logging.getLogger("twat_cache")
+
+_lock = threading.Lock()
+_caches: dict[str, CacheState] = {}
+_owners: dict[tuple[str, str], weakref.ref[Any]] = {}
+
+__all__ = ["clear_cache", "get_stats", "register"]
+
+
+def register(state: CacheState, func: Any) -> str:
+    """Record a new cache under a unique name and return that name.
+
+    Two different functions with the same namespace in the same folder would share entries,
+    so that is logged as a warning.
+    """
+    with _lock:
+        name = state.name
+        n = 2
+        while name in _caches:
+            name = f"{state.name}#{n}"
+            n += 1
+        state.name = name
+        _caches[name] = state
+        if state.folder is not None:
+            slot = (str(state.folder), state.namespace)
+            previous = _owners.get(slot)
+            other = previous() if previous is not None else None
+            if other is not None and other is not func:
+                logger.warning(
+                    "twat_cache: two different functions use namespace %r in folder %s; "
+                    "they will share cache entries",
+                    state.namespace,
+                    state.folder,
+                )
+            try:
+                _owners[slot] = weakref.ref(func)
+            except TypeError:
+                pass
+        return name
+
+
+def get_stats() -> dict[str, dict[str, Any]]:
+    """Statistics of every cache created in this process, by cache name.
+
+    Each value has `hits`, `misses`, `size`, `backend`, `maxsize`, `ttl`, `kind` and `folder`
+    (None for memory caches).
+    """
+    with _lock:
+        states = list(_caches.values())
+    return {
+        s.name: {
+            "hits": s.hits,
+            "misses": s.misses,
+            "size": s.size(),
+            "backend": s.backend,
+            "maxsize": s.config.maxsize,
+            "ttl": s.config.ttl,
+            "kind": s.kind,
+            "folder": str(s.folder) if s.folder is not None else None,
+        }
+        for s in states
+    }
+
+
+def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
+    """Clear every cache of this process and the on-disk caches under the cache root.
+
+    With `folder_name`, only the caches in that folder (a name under the root, or an absolute
+    path). Only folders twat-cache created (they hold its marker file) are ever removed, so
+    nothing outside the cache root, nor anything unmarked inside it, is touched.
+    """
+    target = None if folder_name is None else resolve_cache_path(folder_name)
+    with _lock:
+        states = list(_caches.values())
+    live: set[str] = set()
+    for state in states:
+        folder = None if state.folder is None else Path(state.folder)
+        if target is not None and folder != target:
+            continue
+        try:
+            state.clear()
+        except Exception as exc:
+            logger.warning("twat_cache: clearing %s failed: %s", state.name, exc)
+        if folder is not None:
+            live.add(str(folder))
+    if target is not None:
+        folders = [target] if target.is_dir() else []
+    else:
+        root = cache_root()
+        folders = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+    for folder in folders:
+        if str(folder) in live or not is_marked(folder):
+            continue
+        _empty_folder(folder)
+
+
+def _empty_folder(folder: Path) -> None:
+    """Remove what a cache folder holds, keeping the (marked) folder itself."""
+    for child in folder.iterdir():
+        if child.name == ".twat_cache":
+            continue
+        try:
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child)
+            else:
+                child.unlink()
+        except OSError as exc:
+            logger.warning("twat_cache: could not remove %s: %s", child, exc)

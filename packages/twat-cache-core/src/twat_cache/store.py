@@ -1,0 +1,135 @@
+"""The store protocol every backend plugin implements, and the core's TTL adapter.
+
+A backend opens one store per decorated function: a thin translation onto its library's own
+cache object (`native`). The core owns keys, statistics, single flight and async handling; a
+store only gets, sets, deletes, clears and counts. Stores whose library has no TTL get one from
+`TTLStore`, so a `ttl` is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Hashable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["MISS", "AsyncStore", "Store", "TTLStore"]
+
+
+class _Miss:
+    """The sentinel a store's `get` returns for a missing entry (so `None` can be cached)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISS"
+
+    def __reduce__(self) -> str:
+        return "MISS"
+
+
+MISS: Any = _Miss()
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A synchronous store for one cached function.
+
+    `get(key, default)` returns the value or `default` (the core passes `MISS`); it may raise
+    `TypeError` for an unhashable key, and the core retries with a canonical key. `set` stores
+    (honouring the store's own maxsize and, when the backend declares `native_ttl`, the ttl).
+    `delete` returns whether an entry was dropped. A store that can serialise computations
+    across processes also offers `flight_lock(key)`, a context manager the core holds around
+    re-check, compute and set on a miss.
+    """
+
+    native: Any
+
+    def get(self, key: Hashable, default: Any) -> Any:
+        """Return the value stored for `key`, or `default`."""
+
+    def set(self, key: Hashable, value: Any) -> None:
+        """Store `value` for `key`."""
+
+    def delete(self, key: Hashable) -> bool:
+        """Drop `key`; True if there was an entry."""
+
+    def clear(self) -> None:
+        """Drop every entry of this store."""
+
+    def __len__(self) -> int:
+        """The number of entries."""
+
+
+@runtime_checkable
+class AsyncStore(Protocol):
+    """An asynchronous store (aiocache, redis.asyncio): the coroutine twins of `Store`."""
+
+    native: Any
+
+    async def aget(self, key: Hashable, default: Any) -> Any:
+        """Return the value stored for `key`, or `default`."""
+
+    async def aset(self, key: Hashable, value: Any) -> None:
+        """Store `value` for `key`."""
+
+    async def adelete(self, key: Hashable) -> bool:
+        """Drop `key`; True if there was an entry."""
+
+    async def aclear(self) -> None:
+        """Drop every entry of this store."""
+
+    async def alen(self) -> int:
+        """The number of entries."""
+
+
+FlightLock = AbstractContextManager[object]
+AsyncFlightLock = AbstractAsyncContextManager[object]
+
+
+class TTLStore:
+    """Adds expiry to a store whose library has none: values are kept as `(deadline, value)`.
+
+    Deadlines are wall-clock (`time.time()`), so they hold across processes for disk stores.
+    An expired entry is a miss and is dropped when seen.
+    """
+
+    __slots__ = ("flight_lock", "inner", "native", "ttl")
+
+    def __init__(self, inner: Store, ttl: float) -> None:
+        self.inner = inner
+        self.ttl = ttl
+        self.native = inner.native
+        lock = getattr(inner, "flight_lock", None)
+        if lock is not None:
+            self.flight_lock = lock
+
+    def get(self, key: Hashable, default: Any) -> Any:
+        """Return the live value for `key`, or `default` when missing or expired."""
+        item = self.inner.get(key, MISS)
+        if item is MISS:
+            return default
+        try:
+            deadline, value = item
+        except (TypeError, ValueError):
+            self.inner.delete(key)
+            return default
+        if deadline < time.time():
+            self.inner.delete(key)
+            return default
+        return value
+
+    def set(self, key: Hashable, value: Any) -> None:
+        """Store `value` for `key`, expiring `ttl` seconds from now."""
+        self.inner.set(key, (time.time() + self.ttl, value))
+
+    def delete(self, key: Hashable) -> bool:
+        """Drop `key`; True if there was an entry."""
+        return self.inner.delete(key)
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        self.inner.clear()
+
+    def __len__(self) -> int:
+        return len(self.inner)

@@ -1,0 +1,378 @@
+"""The cached callable: hot path, single flight, statistics and the functools-style attributes.
+
+`build` turns a function, a chosen store and its config into the wrapper users call. A hit is
+one call into the store's `get` (for cachebox a Rust lookup) after the key is made: positional
+calls that already are their own key skip normalization. Everything slow lives on the miss
+path: single flight (threads, asyncio tasks, and processes where the store offers a lock),
+storing, and the warnings.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Hashable
+from typing import Any, NamedTuple
+
+from twat_cache.config import CacheConfig
+from twat_cache.keys import KeyMaker, UncacheableError, _BadCall, canonical
+from twat_cache.store import MISS
+
+logger = logging.getLogger("twat_cache")
+
+__all__ = ["CacheInfo", "CacheState", "build"]
+
+
+class CacheInfo(NamedTuple):
+    """Statistics of one cache, shaped like `functools.lru_cache`'s `cache_info()`."""
+
+    hits: int
+    misses: int
+    maxsize: int | None
+    currsize: int
+
+
+class CacheState:
+    """Everything about one cached function except its hot path: identity, store, counters.
+
+    `hits` counts calls answered without computing (waiters of a single flight included);
+    `misses` counts computations. Warnings about storing or keying are logged once per cache.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        backend: str,
+        kind: str,
+        config: CacheConfig,
+        store: Any,
+        namespace: str,
+        folder: Any,
+    ) -> None:
+        self.name = name
+        self.backend = backend
+        self.kind = kind
+        self.config = config
+        self.store = store
+        self.namespace = namespace
+        self.folder = folder
+        self.is_async_store = hasattr(store, "aget")
+        self.hits = 0
+        self.misses = 0
+        self._warned: set[str] = set()
+
+    def warn_once(self, topic: str, message: str, *args: object) -> None:
+        """Log `message` at WARNING the first time `topic` comes up for this cache."""
+        if topic not in self._warned:
+            self._warned.add(topic)
+            logger.warning(message, *args)
+
+    def size(self) -> int:
+        """The number of entries in the store (0 if the store cannot tell)."""
+        try:
+            return len(self.store)
+        except Exception:
+            return 0
+
+    def clear(self) -> None:
+        """Drop every entry and reset the counters."""
+        self.store.clear()
+        self.hits = 0
+        self.misses = 0
+
+    def info(self) -> CacheInfo:
+        """The `cache_info()` tuple."""
+        return CacheInfo(self.hits, self.misses, self.config.maxsize, self.size())
+
+
+class _Flight:
+    """One computation in progress; waiters block on `done` and then read `value` or `error`."""
+
+    __slots__ = ("done", "error", "loop", "owner", "value")
+
+    def __init__(self, owner: object, done: Any, loop: object = None) -> None:
+        self.owner = owner
+        self.done = done
+        self.loop = loop
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+
+def _key_of(keymaker: KeyMaker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
+    """The canonical key of a call, for `cache_delete` (raises _BadCall / UncacheableError)."""
+    key: Hashable = keymaker(args, kwargs)
+    try:
+        hash(key)
+    except TypeError:
+        key = canonical(key)
+    return key
+
+
+def build(func: Callable[..., Any], state: CacheState, *, is_async: bool) -> Callable[..., Any]:
+    """Return the cached wrapper of `func` over `state.store`, with every public attribute."""
+    keymaker = KeyMaker(func, typed=state.config.typed)
+    maker = _build_async if is_async else _build_sync
+    wrapper = maker(func, state, keymaker)
+    functools.update_wrapper(wrapper, func)
+
+    def cache_info() -> CacheInfo:
+        return state.info()
+
+    def cache_clear() -> None:
+        state.clear()
+
+    def cache_delete(*args: Any, **kwargs: Any) -> bool:
+        try:
+            key = _key_of(keymaker, args, kwargs)
+        except (_BadCall, UncacheableError):
+            return False
+        return bool(state.store.delete(key))
+
+    cache_info.__doc__ = "Return (hits, misses, maxsize, currsize) of this cache."
+    cache_clear.__doc__ = "Drop every cached entry of this function and reset its counters."
+    cache_delete.__doc__ = "Drop the entry of one call (same arguments as the function); True if dropped."
+    attrs = wrapper.__dict__
+    attrs["cache"] = state.store.native
+    attrs["cache_backend"] = state.backend
+    attrs["cache_config"] = state.config
+    attrs["cache_info"] = cache_info
+    attrs["cache_clear"] = cache_clear
+    attrs["clear"] = cache_clear
+    attrs["cache_delete"] = cache_delete
+    attrs["_twat_cache_state"] = state
+    return wrapper
+
+
+def _slow_key(
+    state: CacheState, keymaker: KeyMaker, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Hashable | None:
+    """The key of a call that did not take the fast path; None means "call uncached"."""
+    try:
+        key: Hashable = keymaker(args, kwargs)
+    except _BadCall:
+        return None
+    try:
+        hash(key)
+    except TypeError:
+        try:
+            key = canonical(key)
+        except UncacheableError as exc:
+            state.warn_once("key", "twat_cache: %s is called uncached: %s", state.name, exc)
+            return None
+    return key
+
+
+def _store_result(state: CacheState, key: Hashable, value: Any) -> None:
+    try:
+        state.store.set(key, value)
+    except Exception as exc:
+        state.warn_once(
+            "set",
+            "twat_cache: could not store a result of %s (%s: %s); it is returned uncached",
+            state.name,
+            type(exc).__name__,
+            exc,
+        )
+
+
+def _lookup(state: CacheState, key: Hashable) -> Any:
+    """A store read off the hot path: store errors are a miss, logged once."""
+    try:
+        return state.store.get(key, MISS)
+    except Exception as exc:
+        state.warn_once(
+            "get", "twat_cache: reading the cache of %s failed (%s: %s)", state.name, type(exc).__name__, exc
+        )
+        return MISS
+
+
+def _build_sync(
+    func: Callable[..., Any], state: CacheState, keymaker: KeyMaker
+) -> Callable[..., Any]:
+    get = state.store.get
+    fast_n = keymaker.npos if keymaker.fast and not keymaker.varargs else -1
+    flights: dict[Hashable, _Flight] = {}
+    flights_lock = threading.Lock()
+    get_ident = threading.get_ident
+    flight_lock = getattr(state.store, "flight_lock", None)
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs and len(args) == fast_n:
+            key: Hashable = args
+        else:
+            key = _slow_key(state, keymaker, args, kwargs)
+            if key is None:
+                return func(*args, **kwargs)
+        try:
+            value = get(key, MISS)
+        except TypeError:
+            key = _slow_key(state, keymaker, args, kwargs)
+            if key is None:
+                return func(*args, **kwargs)
+            value = _lookup(state, key)
+        except Exception:
+            value = _lookup(state, key)
+        if value is not MISS:
+            state.hits += 1
+            return value
+        return miss(key, args, kwargs)
+
+    def miss(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        me = get_ident()
+        with flights_lock:
+            flight = flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = flights[key] = _Flight(me, threading.Event())
+        if not leader:
+            if flight.owner == me:  # the function recursed into its own key
+                return func(*args, **kwargs)
+            flight.done.wait()
+            if flight.error is None:
+                state.hits += 1
+                return flight.value
+            if isinstance(flight.error, Exception):
+                raise flight.error
+            return wrapper(*args, **kwargs)  # the leader was interrupted: try again
+        try:
+            if flight_lock is None:
+                value = _compute(key, args, kwargs)
+            else:
+                with flight_lock(key):
+                    value = _compute(key, args, kwargs)
+            flight.value = value
+            return value
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with flights_lock:
+                flights.pop(key, None)
+            flight.done.set()
+
+    def _compute(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        value = _lookup(state, key)  # another thread or process may have stored it meanwhile
+        if value is not MISS:
+            state.hits += 1
+            return value
+        state.misses += 1
+        value = func(*args, **kwargs)
+        _store_result(state, key, value)
+        return value
+
+    return wrapper
+
+
+def _build_async(
+    func: Callable[..., Any], state: CacheState, keymaker: KeyMaker
+) -> Callable[..., Any]:
+    import asyncio  # noqa: PLC0415  (kept out of `import twat_cache`)
+
+    store = state.store
+    is_async_store = state.is_async_store
+    get = store.get if not is_async_store else None
+    aget = store.aget if is_async_store else None
+    fast_n = keymaker.npos if keymaker.fast and not keymaker.varargs else -1
+    flights: dict[Hashable, _Flight] = {}
+    flights_lock = threading.Lock()
+    aflight_lock = getattr(store, "aflight_lock", None)
+
+    async def read(key: Hashable) -> Any:
+        try:
+            if aget is not None:
+                return await aget(key, MISS)
+            return get(key, MISS)  # type: ignore[misc]
+        except TypeError:
+            raise
+        except Exception as exc:
+            state.warn_once(
+                "get", "twat_cache: reading the cache of %s failed (%s: %s)", state.name, type(exc).__name__, exc
+            )
+            return MISS
+
+    async def write(key: Hashable, value: Any) -> None:
+        try:
+            if is_async_store:
+                await store.aset(key, value)
+            else:
+                store.set(key, value)
+        except Exception as exc:
+            state.warn_once(
+                "set",
+                "twat_cache: could not store a result of %s (%s: %s); it is returned uncached",
+                state.name,
+                type(exc).__name__,
+                exc,
+            )
+
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not kwargs and len(args) == fast_n:
+            key: Hashable = args
+        else:
+            key = _slow_key(state, keymaker, args, kwargs)
+            if key is None:
+                return await func(*args, **kwargs)
+        try:
+            value = get(key, MISS) if get is not None else await read(key)
+        except TypeError:
+            key = _slow_key(state, keymaker, args, kwargs)
+            if key is None:
+                return await func(*args, **kwargs)
+            value = await read(key)
+        except Exception:
+            value = await read(key)
+        if value is not MISS:
+            state.hits += 1
+            return value
+        return await miss(key, args, kwargs)
+
+    async def miss(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        with flights_lock:
+            flight = flights.get(key)
+            # A flight of another event loop (another thread, or an earlier asyncio.run) is not ours.
+            leader = flight is None or flight.loop is not loop
+            if leader:
+                flight = flights[key] = _Flight(me, asyncio.Event(), loop)
+        assert flight is not None
+        if not leader:
+            if flight.owner is me:  # the coroutine awaited its own key
+                return await func(*args, **kwargs)
+            await flight.done.wait()
+            if flight.error is None:
+                state.hits += 1
+                return flight.value
+            if isinstance(flight.error, Exception):
+                raise flight.error
+            return await wrapper(*args, **kwargs)  # the leader was cancelled: try again
+        try:
+            if aflight_lock is None:
+                value = await _compute(key, args, kwargs)
+            else:
+                async with aflight_lock(key):
+                    value = await _compute(key, args, kwargs)
+            flight.value = value
+            return value
+        except BaseException as exc:
+            flight.error = exc
+            raise
+        finally:
+            with flights_lock:
+                if flights.get(key) is flight:
+                    del flights[key]
+            flight.done.set()
+
+    async def _compute(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        value = await read(key)
+        if value is not MISS:
+            state.hits += 1
+            return value
+        state.misses += 1
+        value = await func(*args, **kwargs)
+        await write(key, value)
+        return value
+
+    return wrapper

@@ -1,0 +1,21 @@
+"""twat-cache backend plugin for diskcache: registers the `diskcache` backend.
+
+Importing this module must not import diskcache itself: the store lives in `_store` and is
+imported only when a cache is opened.
+"""
+
+from twat_cache.registry import BackendSpec
+
+__version__ = "3.0.0"
+
+BACKEND = BackendSpec(
+    name="diskcache",
+    kinds=frozenset({"disk"}),
+    policies=frozenset({"lru", "lfu", "fifo", "ttl"}),
+    persistent=True,
+    native_ttl=True,
+    opener="twat_cache_diskcache._store:open_store",
+    requires=("diskcache",),
+    description="diskcache: SQLite index + files",
+    distribution="twat-cache-diskcache",
+)

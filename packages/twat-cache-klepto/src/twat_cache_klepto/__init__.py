@@ -1,0 +1,21 @@
+"""twat-cache backend plugin for klepto: registers the `klepto` backend.
+
+Importing this module must not import klepto itself: the store lives in `_store` and is
+imported only when a cache is opened.
+"""
+
+from twat_cache.registry import BackendSpec
+
+__version__ = "3.0.0"
+
+BACKEND = BackendSpec(
+    name="klepto",
+    kinds=frozenset({"disk", "file"}),
+    policies=frozenset({"lru", "ttl"}),
+    persistent=True,
+    native_ttl=False,
+    opener="twat_cache_klepto._store:open_store",
+    requires=("klepto",),
+    description="klepto: SQL archive (disk) or directory archive (file)",
+    distribution="twat-cache-klepto",
+)

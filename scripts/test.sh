@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The README's test command: sets up uv and nox, then runs the default nox sessions.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/bootstrap.sh
+$NOX "$@"
