@@ -15,7 +15,7 @@ from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
 from twat_cache import chains, registry, stats
 from twat_cache.config import CacheConfig
 from twat_cache.keys import code_fingerprint, function_namespace
-from twat_cache.paths import get_cache_path
+from twat_cache.paths import get_cache_path, write_marker
 from twat_cache.store import TTLStore
 from twat_cache.wrapper import CacheInfo, CacheState, build
 
@@ -98,7 +98,13 @@ def _open(func: Callable[..., Any], choice: chains.Choice, name: str) -> tuple[A
     if spec.persistent:
         folder = get_cache_path(config.folder_name or _default_folder(func))
     context = registry.StoreContext(namespace=namespace, name=name, folder=folder)
+    if config.encrypt:
+        from twat_cache.storage import check_encryption  # noqa: PLC0415
+
+        check_encryption()
     store = registry.open_store(spec, config, context)
+    if folder is not None:
+        write_marker(folder, spec.name, namespace)
     if config.ttl is not None and not spec.native_ttl:
         store = TTLStore(store, config.ttl)
     return store, folder, namespace

@@ -59,6 +59,46 @@ def get_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Path:
     return path
 
 
+def write_marker(folder: Path, backend: str, namespace: str) -> None:
+    """Record in `folder`'s marker which backend and which functions use it (for the CLI).
+
+    The marker is JSON: {"backend": name, "namespaces": [...]}; an unreadable marker is
+    rewritten. Failures are ignored: the marker is informational, the cache works without it.
+    """
+    import json  # noqa: PLC0415
+
+    marker = folder / MARKER
+    try:
+        try:
+            meta = json.loads(marker.read_text() or "{}")
+        except (OSError, ValueError):
+            meta = {}
+        if not isinstance(meta, dict):
+            meta = {}
+        names = list(meta.get("namespaces") or [])
+        if meta.get("backend") == backend and namespace in names:
+            return
+        if namespace not in names:
+            names.append(namespace)
+        meta.update(backend=backend, namespaces=names)
+        from twat_cache.storage import atomic_write  # noqa: PLC0415
+
+        atomic_write(marker, json.dumps(meta, indent=1).encode())
+    except OSError:
+        pass
+
+
+def read_marker(folder: Path) -> dict[str, object]:
+    """The metadata `write_marker` recorded for `folder` ({} when there is none)."""
+    import json  # noqa: PLC0415
+
+    try:
+        meta = json.loads((folder / MARKER).read_text() or "{}")
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def is_marked(path: Path) -> bool:
     """True when `path` is a folder twat-cache created (it holds the marker file)."""
     return (path / MARKER).is_file()
