@@ -104,3 +104,10 @@ def demo(session: nox.Session) -> None:
     """Every decorator on the installed backends, showing which backend each picked."""
     sync(session, "all")
     session.run("python", "scripts/demo.py", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with mkdocs --strict."""
+    sync(session, "all", groups=("docs",))
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(session.create_tmp()) + "/site")
