@@ -1,0 +1,399 @@
+"""The `twat-cache` command, run for real in subprocesses against a temporary cache root.
+
+A tiny disk backend (`fakedisk`, registered through a dist-info folder on PYTHONPATH) lets the
+listing, pruning and clearing of disk folders be tested on every install combination, the
+core-only one included; one more test does the same with whichever real disk backend the
+install picks for `bcache`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+FAKE_PLUGIN = '''
+"""A minimal disk backend for the command's tests: one sealed file per entry."""
+import os, time
+from pathlib import Path
+from twat_cache.keys import stable_digest
+from twat_cache.registry import BackendSpec
+from twat_cache.storage import CorruptEntry, atomic_write, seal, unseal
+
+BACKEND = BackendSpec(
+    name="fakedisk", kinds=frozenset({"disk"}), policies=frozenset({"lru", "ttl"}),
+    persistent=True, native_ttl=True, opener="fakedisk_plugin:open_store",
+    description="test backend", distribution="fakedisk",
+)
+
+
+class Store:
+    def __init__(self, config, ctx):
+        self.ttl = config.ttl
+        self.namespace = ctx.namespace
+        self.dir = Path(ctx.folder) / stable_digest("fakedisk", (ctx.namespace,))[:16]
+        self.dir.mkdir(mode=0o700, exist_ok=True)
+        self.native = self.dir
+
+    def _path(self, key):
+        return self.dir / stable_digest(self.namespace, key)
+
+    def get(self, key, default):
+        path = self._path(key)
+        try:
+            deadline, value = unseal(path.read_bytes(), context=path.name.encode())
+        except (OSError, CorruptEntry):
+            return default
+        if deadline is not None and deadline < time.time():
+            return default
+        return value
+
+    def set(self, key, value):
+        path = self._path(key)
+        deadline = None if self.ttl is None else time.time() + self.ttl
+        atomic_write(path, seal((deadline, value), context=path.name.encode()))
+
+    def delete(self, key):
+        try:
+            self._path(key).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+    def clear(self):
+        for p in self.dir.iterdir():
+            p.unlink()
+
+    def __len__(self):
+        return sum(1 for _ in self.dir.iterdir()) if self.dir.is_dir() else 0
+
+    def prune(self):
+        dropped = 0
+        for p in list(self.dir.iterdir()):
+            deadline, _ = unseal(p.read_bytes(), context=p.name.encode())
+            if deadline is not None and deadline < time.time():
+                p.unlink()
+                dropped += 1
+        return dropped
+
+
+def open_store(config, ctx):
+    return Store(config, ctx)
+'''
+
+
+@pytest.fixture
+def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder that, on PYTHONPATH, installs the `fakedisk` backend (module + entry point)."""
+    d = tmp_path_factory.mktemp("plugin")
+    (d / "fakedisk_plugin.py").write_text(FAKE_PLUGIN)
+    info = d / "fakedisk-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakedisk\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[twat_cache.backends]\nfakedisk = fakedisk_plugin:BACKEND\n"
+    )
+    return d
+
+
+def _env(root: Path, plugin: Path | None = None) -> dict[str, str]:
+    env = dict(os.environ, TWAT_CACHE_DIR=str(root), PYTHONWARNINGS="ignore")
+    if plugin is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin), env.get("PYTHONPATH")]))
+    return env
+
+
+def twat(
+    root: Path, *args: str, plugin: Path | None = None, expect: int = 0
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m twat_cache ARGS` with the cache root at `root`; check the exit status."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "twat_cache", *args],
+        env=_env(root, plugin),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == expect, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr
+    return proc
+
+
+def twat_json(root: Path, *args: str, plugin: Path | None = None) -> Any:
+    return json.loads(twat(root, *args, "--json", plugin=plugin).stdout)
+
+
+def run_script(root: Path, code: str, plugin: Path | None = None) -> Any:
+    """Run `code` in a fresh interpreter; it prints one JSON document as its last line."""
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=_env(root, plugin),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+POPULATE = """
+import json, time
+from twat_cache import get_stats, ucache
+
+@ucache(folder_name="demo", preferred_engine="fakedisk")
+def double(x):
+    return 2 * x
+
+@ucache(folder_name="demo", preferred_engine="fakedisk", ttl=0.001)
+def fleeting(x):
+    return -x
+
+for i in range(3):
+    double(i)
+for i in range(2):
+    fleeting(i)
+time.sleep(0.05)  # let fleeting's entries expire (deadline 1 ms after writing)
+print(json.dumps({"backend": double.cache_backend, "stats": get_stats()}))
+"""
+
+
+# --- basics -----------------------------------------------------------------------------------
+
+
+def test_help_and_version(tmp_path: Path) -> None:
+    out = twat(tmp_path, "--help").stdout
+    for command in ("backends", "list", "clear", "prune", "path"):
+        assert command in out
+    from twat_cache import __version__
+
+    assert __version__ in twat(tmp_path, "--version").stdout
+
+
+def test_console_script_next_to_interpreter(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("twat-cache")
+    if not script.exists():
+        pytest.skip("the console script is not installed next to this interpreter")
+    proc = subprocess.run(
+        [str(script), "path"], env=_env(tmp_path), capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(tmp_path)
+
+
+def test_backends_agrees_with_available_backends(tmp_path: Path) -> None:
+    from twat_cache import available_backends
+
+    data = twat_json(tmp_path, "backends")
+    assert data == json.loads(json.dumps(available_backends()))
+    assert data["backends"]["functools"]["usable"] is True
+    text = twat(tmp_path, "backends").stdout
+    assert "functools" in text
+    assert "ucache(folder_name)" in text
+    assert data["picks"]["mcache"] in text
+
+
+def test_json_flag_after_the_subcommand_too(tmp_path: Path) -> None:
+    assert json.loads(twat(tmp_path, "--json", "path").stdout)["path"] == str(tmp_path)
+    assert json.loads(twat(tmp_path, "path", "--json").stdout)["path"] == str(tmp_path)
+
+
+def test_empty_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"  # does not exist yet
+    assert "no caches" in twat(root, "list").stdout
+    assert twat_json(root, "list") == {"root": str(root), "caches": []}
+    assert twat_json(root, "clear") == {"root": str(root), "cleared": []}
+    assert twat_json(root, "prune") == {"root": str(root), "caches": []}
+    assert not root.exists()  # looking never creates the root
+
+
+def test_path(tmp_path: Path) -> None:
+    assert twat(tmp_path, "path").stdout.strip() == str(tmp_path)
+    assert twat(tmp_path, "path", "demo").stdout.strip() == str(tmp_path / "demo")
+    data = twat_json(tmp_path, "path", "demo")
+    assert data == {"path": str(tmp_path / "demo"), "exists": False, "marked": False}
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "words"),
+    [
+        (("path", "../escape"), 1, "folder_name"),
+        (("clear", "nope"), 1, "no cache folder 'nope'"),
+        (("list", "nope"), 1, "no cache folder 'nope'"),
+        (("prune", "nope"), 1, "no cache folder 'nope'"),
+        (("bogus",), 2, "invalid choice"),
+        ((), 2, "required"),
+    ],
+)
+def test_errors_are_one_line(
+    tmp_path: Path, args: tuple[str, ...], status: int, words: str
+) -> None:
+    proc = twat(tmp_path, *args, expect=status)
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("twat-cache: error:")
+    assert words in lines[0]
+
+
+def test_unmarked_folder_is_not_a_cache(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "keep.txt").write_text("precious")
+    proc = twat(tmp_path, "clear", "mine", expect=1)
+    assert "not a twat-cache folder" in proc.stderr
+    assert twat_json(tmp_path, "list")["caches"] == []
+    twat(tmp_path, "clear")
+    assert (tmp_path / "mine" / "keep.txt").read_text() == "precious"
+
+
+def test_unknown_backend_is_a_note_not_a_failure(tmp_path: Path) -> None:
+    folder = tmp_path / "ghostly"
+    folder.mkdir()
+    (folder / ".twat_cache").write_text(json.dumps({"backend": "ghost", "namespaces": ["m:f"]}))
+    (folder / "blob").write_bytes(b"x" * 10)
+    [report] = twat_json(tmp_path, "list")["caches"]
+    assert report["name"] == "ghostly"
+    assert report["entries"] is None
+    assert "ghost" in report["note"]
+    assert report["bytes"] == 10
+    assert report["files"] == 1
+    assert "not installed" in twat(tmp_path, "list").stdout
+
+
+# --- a disk backend (the fake one: works on every install) -------------------------------------
+
+
+def test_list_prune_clear_on_a_disk_backend(tmp_path: Path, plugin_dir: Path) -> None:
+    populated = run_script(tmp_path, POPULATE, plugin_dir)
+    assert populated["backend"] == "fakedisk"
+    sizes = {s["folder"]: 0 for s in populated["stats"].values()}
+    for s in populated["stats"].values():
+        sizes[s["folder"]] += s["size"]
+    assert sizes == {str(tmp_path / "demo"): 5}
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("not ours")
+
+    [report] = twat_json(tmp_path, "list", plugin=plugin_dir)["caches"]
+    assert report["name"] == "demo"
+    assert report["backend"] == "fakedisk"
+    assert report["path"] == str(tmp_path / "demo")
+    assert report["entries"] == 5  # get_stats() said 5 too
+    assert len(report["namespaces"]) == 2
+    assert report["files"] == 5
+    assert report["bytes"] > 0
+    assert report["oldest"] <= report["newest"]
+    text = twat(tmp_path, "list", plugin=plugin_dir).stdout
+    assert "demo" in text
+    assert "fakedisk" in text
+
+    no_count = twat_json(tmp_path, "list", "--no-count", plugin=plugin_dir)["caches"][0]
+    assert no_count["entries"] is None
+    assert no_count["files"] == 5
+
+    pruned = twat_json(tmp_path, "prune", plugin=plugin_dir)["caches"]
+    assert pruned == [
+        {"name": "demo", "backend": "fakedisk", "pruned": 2, "entries": 3, "note": None}
+    ]
+    assert twat_json(tmp_path, "list", "demo", plugin=plugin_dir)["caches"][0]["entries"] == 3
+
+    assert twat_json(tmp_path, "clear", "demo", plugin=plugin_dir)["cleared"] == ["demo"]
+    [after] = twat_json(tmp_path, "list", plugin=plugin_dir)["caches"]
+    assert after["entries"] == 0
+    assert after["files"] == 0
+    assert (tmp_path / "demo" / ".twat_cache").is_file()  # the folder stays a cache folder
+    assert (tmp_path / "other" / "keep.txt").read_text() == "not ours"
+
+
+AGREE = """
+import json, subprocess, sys
+from twat_cache import clear_cache, get_stats, ucache
+
+@ucache(folder_name="FOLDER", preferred_engine="fakedisk")
+def double(x):
+    return 2 * x
+
+def listed():
+    out = subprocess.run([sys.executable, "-m", "twat_cache", "list", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    return {c["name"]: c["entries"] for c in json.loads(out)["caches"]}
+
+def size():
+    [stats] = get_stats().values()
+    return stats["size"]
+
+before = (size(), listed())
+for i in range(10, 13):
+    double(i)
+grown = (size(), listed())
+clear_cache("FOLDER")
+cleared = (size(), listed())
+print(json.dumps([before, grown, cleared]))
+"""
+
+
+def test_get_stats_and_clear_cache_agree_with_the_command(tmp_path: Path, plugin_dir: Path) -> None:
+    before, grown, cleared = run_script(tmp_path, AGREE.replace("FOLDER", "solo"), plugin_dir)
+    assert before == [0, {"solo": 0}]
+    assert grown == [3, {"solo": 3}]
+    assert cleared == [0, {"solo": 0}]
+
+
+@pytest.mark.xfail(
+    reason="core: clear_cache(folder) clears only this process's live stores in a live folder, "
+    "so entries of other functions sharing that folder stay (the command clears them)",
+    strict=False,
+)
+def test_clear_cache_in_a_live_folder_clears_other_functions_too(
+    tmp_path: Path, plugin_dir: Path
+) -> None:
+    run_script(tmp_path, POPULATE, plugin_dir)  # double: 3 entries, fleeting: 2
+    before, grown, cleared = run_script(tmp_path, AGREE.replace("FOLDER", "demo"), plugin_dir)
+    assert before == [3, {"demo": 5}]
+    assert grown == [6, {"demo": 8}]
+    assert cleared == [0, {"demo": 0}]
+
+
+def test_a_store_without_prune_is_reported(tmp_path: Path, plugin_dir: Path) -> None:
+    source = (plugin_dir / "fakedisk_plugin.py").read_text()
+    (plugin_dir / "fakedisk_plugin.py").write_text(source.replace("def prune(", "def _prune("))
+    run_script(tmp_path, POPULATE, plugin_dir)
+    [row] = twat_json(tmp_path, "prune", plugin=plugin_dir)["caches"]
+    assert row["pruned"] is None
+    assert "cannot prune" in row["note"]
+    assert row["entries"] == 5
+
+
+# --- whatever real disk backend this install has -----------------------------------------------
+
+
+def test_get_stats_agrees_with_list_on_the_installed_disk_backend(tmp_path: Path) -> None:
+    code = """
+    import json
+    from twat_cache import bcache, get_stats
+
+    @bcache(folder_name="real")
+    def square(x):
+        return x * x
+
+    for i in range(4):
+        square(i)
+    print(json.dumps({"backend": square.cache_backend, "stats": get_stats()}))
+    """
+    result = run_script(tmp_path, code)
+    [stats] = result["stats"].values()
+    listed = {c["path"]: c for c in twat_json(tmp_path, "list")["caches"]}
+    if stats["folder"] is None:  # no disk backend installed: bcache fell back to memory
+        assert all(c["entries"] in (None, 0) for c in listed.values())
+        return
+    report = listed[stats["folder"]]
+    assert report["backend"] == result["backend"]
+    assert report["entries"] == stats["size"] == 4, report
+    twat(tmp_path, "clear", "real")
+    assert twat_json(tmp_path, "list", "real")["caches"][0]["entries"] == 0
