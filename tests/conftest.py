@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -11,11 +10,11 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def cache_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def cache_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point TWAT_CACHE_DIR (and the secret's key file) at a fresh temporary folder."""
     root = tmp_path_factory.mktemp("cache_root")
     monkeypatch.setenv("TWAT_CACHE_DIR", str(root))
-    yield root
+    return root
 
 
 def has(*modules: str) -> bool:

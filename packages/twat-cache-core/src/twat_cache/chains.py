@@ -17,7 +17,11 @@ __all__ = ["CHAINS", "Choice", "candidates", "choose"]
 
 Step = tuple[str, str]  # (backend name, kind the store is opened as)
 
-MEMORY: tuple[Step, ...] = (("cachebox", "memory"), ("cachetools", "memory"), ("functools", "memory"))
+MEMORY: tuple[Step, ...] = (
+    ("cachebox", "memory"),
+    ("cachetools", "memory"),
+    ("functools", "memory"),
+)
 CHAINS: dict[str, tuple[Step, ...]] = {
     "mcache": MEMORY,
     "bcache": (("diskcache", "disk"), ("klepto", "disk"), *MEMORY),
@@ -31,8 +35,11 @@ CHAINS: dict[str, tuple[Step, ...]] = {
 
 @dataclass(frozen=True)
 class Choice:
-    """The pick for one decorated function: backend, the kind its store is opened as, the config
-    it is opened with (policy may have fallen back to lru) and the warnings to log."""
+    """The pick for one decorated function.
+
+    `backend` and the `kind` its store is opened as, the `config` it is opened with (the
+    policy may have fallen back to lru) and the `warnings` to log.
+    """
 
     backend: str
     kind: str
@@ -57,7 +64,9 @@ def candidates(decorator: str, config: CacheConfig, *, is_async: bool) -> tuple[
 
 def _first_kind(spec: BackendSpec, need: str, *, is_async: bool) -> str | None:
     """The kind to open `spec` as when it is asked for by name (preferred_engine)."""
-    order = (need, "disk", "file", "memory", "async") if is_async else (need, "disk", "file", "memory")
+    order = (
+        (need, "disk", "file", "memory", "async") if is_async else (need, "disk", "file", "memory")
+    )
     for kind in order:
         if kind == "async" and not is_async:
             continue
@@ -103,7 +112,11 @@ def choose(
     ]
     if not live:  # functools is built in; only a broken environment gets here
         live = [("functools", "memory")]
-    pick = next(((n, k) for n, k in live if usable[n].honours(config.policy)), None) if usable else None
+    pick = (
+        next(((n, k) for n, k in live if usable[n].honours(config.policy)), None)
+        if usable
+        else None
+    )
     if pick is None:
         pick = live[0]
         if config.policy != "lru":

@@ -127,7 +127,11 @@ def check_folder_name(folder_name: object) -> str | None:
     if os.path.isabs(folder_name):
         return folder_name
     separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
-    if folder_name in {".", ".."} or ".." in folder_name or any(s in folder_name for s in separators):
+    if (
+        folder_name in {".", ".."}
+        or ".." in folder_name
+        or any(s in folder_name for s in separators)
+    ):
         raise ValueError(
             f"folder_name: {folder_name!r} is not allowed; use a simple name without "
             "'..' or path separators (it lives under the cache root), or an absolute path"

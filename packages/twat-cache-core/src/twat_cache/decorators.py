@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from typing import Any, Literal, ParamSpec, Protocol, TypeVar, overload
+from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, overload
 
 from twat_cache import chains, registry, stats
 from twat_cache.config import CacheConfig
@@ -22,14 +22,16 @@ from twat_cache.wrapper import CacheInfo, CacheState, build
 logger = logging.getLogger("twat_cache")
 
 P = ParamSpec("P")
+P2 = ParamSpec("P2")
 R = TypeVar("R")
-R_co = TypeVar("R_co", covariant=True)
+R2 = TypeVar("R2")
+S = TypeVar("S")
 Policy = Literal["lru", "lfu", "fifo", "rr", "ttl"]
 
 __all__ = ["CachedFunction", "acache", "bcache", "fcache", "mcache", "ucache"]
 
 
-class CachedFunction(Protocol[P, R_co]):
+class CachedFunction(Protocol[P, R]):
     """A decorated function: callable with the original signature, plus the cache's handles.
 
     `cache` is the backend's native cache object, `cache_backend` its name and `cache_config`
@@ -40,9 +42,9 @@ class CachedFunction(Protocol[P, R_co]):
     cache: Any
     cache_backend: str
     cache_config: CacheConfig
-    __wrapped__: Callable[P, R_co]
+    __wrapped__: Callable[P, R]
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call the function, or return its cached result."""
         ...
 
@@ -62,8 +64,24 @@ class CachedFunction(Protocol[P, R_co]):
         """Drop the entry of one call; True if there was one."""
         ...
 
+    # Methods: reached through an instance, the cached function binds `self` like a function.
+    @overload
+    def __get__(self, instance: None, owner: type[Any] | None = None) -> CachedFunction[P, R]: ...
+    @overload
+    def __get__(
+        self: CachedFunction[Concatenate[S, P2], R2], instance: S, owner: type[Any] | None = None
+    ) -> CachedFunction[P2, R2]: ...
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        """Bind to `instance` (methods), as plain functions do."""
+        ...
 
-Decorator = Callable[[Callable[P, R]], CachedFunction[P, R]]
+
+class Decorator(Protocol):
+    """What a called decorator (`mcache(maxsize=10)`) returns: it keeps the function's signature."""
+
+    def __call__(self, func: Callable[P, R], /) -> CachedFunction[P, R]:
+        """Wrap `func` in its cache."""
+        ...
 
 
 def _is_coroutine_function(func: Any) -> bool:
@@ -176,7 +194,7 @@ def mcache(
     policy: Policy = "lru",
     *,
     typed: bool = False,
-) -> Decorator[P, R]: ...
+) -> Decorator: ...
 def mcache(
     maxsize: Any = None, ttl: float | None = None, policy: Policy = "lru", *, typed: bool = False
 ) -> Any:
@@ -189,7 +207,9 @@ def mcache(
     if _is_target(maxsize):
         return _apply("mcache", maxsize, {"kind": "memory"})
     return _apply(
-        "mcache", None, {"kind": "memory", "maxsize": maxsize, "ttl": ttl, "policy": policy, "typed": typed}
+        "mcache",
+        None,
+        {"kind": "memory", "maxsize": maxsize, "ttl": ttl, "policy": policy, "typed": typed},
     )
 
 
@@ -206,7 +226,7 @@ def bcache(
     typed: bool = False,
     encrypt: bool = False,
     check_code: bool = False,
-) -> Decorator[P, R]: ...
+) -> Decorator: ...
 def bcache(
     folder_name: Any = None,
     maxsize: int | None = None,
@@ -256,7 +276,7 @@ def fcache(
     typed: bool = False,
     encrypt: bool = False,
     check_code: bool = False,
-) -> Decorator[P, R]: ...
+) -> Decorator: ...
 def fcache(
     folder_name: Any = None,
     maxsize: int | None = None,
@@ -304,7 +324,7 @@ def acache(
     policy: Policy = "lru",
     typed: bool = False,
     redis_url: str | None = None,
-) -> Decorator[P, R]: ...
+) -> Decorator: ...
 def acache(
     maxsize: Any = None,
     ttl: float | None = None,
@@ -354,7 +374,7 @@ def ucache(
     encrypt: bool = False,
     check_code: bool = False,
     redis_url: str | None = None,
-) -> Decorator[P, R]: ...
+) -> Decorator: ...
 def ucache(
     folder_name: Any = None,
     maxsize: int | None = None,

@@ -15,7 +15,7 @@ FILE_MODE = 0o600
 
 
 def cache_root() -> Path:
-    """The cache root: `$TWAT_CACHE_DIR` if set, else the platform's user cache dir + `twat_cache`."""
+    """The cache root: `$TWAT_CACHE_DIR`, else the platform's user cache dir + `twat_cache`."""
     env = os.environ.get("TWAT_CACHE_DIR")
     if env:
         return Path(env).expanduser()

@@ -95,7 +95,9 @@ def discover(*, refresh: bool = False) -> dict[str, BackendSpec]:
             try:
                 spec = ep.load()
             except Exception as exc:
-                logger.warning("twat_cache: skipping backend plugin %r (%s): %s", ep.name, ep.value, exc)
+                logger.warning(
+                    "twat_cache: skipping backend plugin %r (%s): %s", ep.name, ep.value, exc
+                )
                 continue
             if not isinstance(spec, BackendSpec):
                 logger.warning(

@@ -7,6 +7,7 @@ import os
 import shutil
 import threading
 import weakref
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +48,8 @@ def register(state: CacheState, func: Any) -> str:
                     state.namespace,
                     state.folder,
                 )
-            try:
+            with suppress(TypeError):  # callables without weakref support are not tracked
                 _owners[slot] = weakref.ref(func)
-            except TypeError:
-                pass
         return name
 
 

@@ -20,6 +20,7 @@ import secrets
 import sys
 import tempfile
 import threading
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -27,17 +28,20 @@ from twat_cache.paths import FILE_MODE, cache_root, secure_dir
 
 logger = logging.getLogger("twat_cache")
 
-__all__ = ["CorruptEntry", "EncryptionUnavailable", "atomic_write", "secret_key", "seal", "unseal"]
+__all__ = ["CorruptEntry", "EncryptionUnavailable", "atomic_write", "seal", "secret_key", "unseal"]
 
 MAGIC = b"TWC1"
 _PLAIN = 0
 _ENCRYPTED = 1
 _MAC_SIZE = 32
 _HEADER = len(MAGIC) + 1 + _MAC_SIZE
+_ONE_SHOT = 1 << 16  # payloads up to this size are MACed in one C call (a copy is cheaper)
 KEY_FILE = ".twat_cache_secret"
 
 _lock = threading.Lock()
 _keys: dict[str, bytes] = {}
+_env_keys: dict[str, bytes] = {}
+_fernets: dict[bytes, Any] = {}
 
 
 class CorruptEntry(Exception):
@@ -52,8 +56,21 @@ def secret_key(root: Path | None = None) -> bytes:
     """The HMAC secret: `$TWAT_CACHE_SECRET`, else the root's key file (created 0o600 once)."""
     env = os.environ.get("TWAT_CACHE_SECRET")
     if env:
-        return hashlib.sha256(b"twat-cache-secret\x00" + env.encode()).digest()
-    root = cache_root() if root is None else root
+        derived = _env_keys.get(env)
+        if derived is None:
+            derived = _env_keys[env] = hashlib.sha256(
+                b"twat-cache-secret\x00" + env.encode()
+            ).digest()
+        return derived
+    if root is None:
+        # Every hit of a disk cache needs the key: remember it per $TWAT_CACHE_DIR value so the
+        # hot path skips building the root's Path (the key file itself never changes).
+        spot = os.environ.get("TWAT_CACHE_DIR")
+        if spot:
+            cached = _keys.get(spot)
+            if cached is not None:
+                return cached
+        root = cache_root()
     cached = _keys.get(str(root))
     if cached is not None:
         return cached
@@ -62,14 +79,15 @@ def secret_key(root: Path | None = None) -> bytes:
         key = _read_key(path)
         if key is None:
             secure_dir(root)
-            try:
+            with suppress(FileExistsError):  # another process won the race: use its key
                 atomic_write(path, secrets.token_bytes(32), overwrite=False)
-            except FileExistsError:
-                pass  # another process won the race; use its key
             key = _read_key(path)
             if key is None:
                 raise OSError(f"twat_cache: cannot read or create the key file {path}")
         _keys[str(root)] = key
+        spot = os.environ.get("TWAT_CACHE_DIR")
+        if spot and Path(spot).expanduser() == root:
+            _keys[spot] = key
         return key
 
 
@@ -90,8 +108,11 @@ def _fernet(key: bytes) -> Any:
         raise EncryptionUnavailable(
             "encrypt=True needs the 'cryptography' package: pip install 'twat-cache[encrypt]'"
         ) from exc
-    derived = hashlib.sha256(b"twat-cache-encrypt\x00" + key).digest()
-    return Fernet(base64.urlsafe_b64encode(derived))
+    fernet = _fernets.get(key)
+    if fernet is None:
+        derived = hashlib.sha256(b"twat-cache-encrypt\x00" + key).digest()
+        fernet = _fernets[key] = Fernet(base64.urlsafe_b64encode(derived))
+    return fernet
 
 
 def check_encryption() -> None:
@@ -99,7 +120,19 @@ def check_encryption() -> None:
     _fernet(b"\x00" * 32)
 
 
-def seal(value: Any, *, context: bytes = b"", encrypt: bool = False, root: Path | None = None) -> bytes:
+def _mac(key: bytes, flags: int, context: bytes, payload: bytes | memoryview) -> bytes:
+    """HMAC-SHA256 over flags, context and payload (one C call for small payloads)."""
+    head = bytes((flags,)) + context + b"\x00"
+    if len(payload) <= _ONE_SHOT:
+        return hmac.digest(key, head + payload, "sha256")
+    mac = hmac.new(key, head, hashlib.sha256)
+    mac.update(payload)  # no copy of a large payload
+    return mac.digest()
+
+
+def seal(
+    value: Any, *, context: bytes = b"", encrypt: bool = False, root: Path | None = None
+) -> bytes:
     """Pickle `value` into an authenticated (and optionally encrypted) envelope.
 
     `context` binds the envelope to where it is stored (the entry's key): `unseal` with another
@@ -111,8 +144,7 @@ def seal(value: Any, *, context: bytes = b"", encrypt: bool = False, root: Path 
     if encrypt:
         payload = _fernet(key).encrypt(payload)
         flags = _ENCRYPTED
-    mac = hmac.new(key, bytes([flags]) + context + b"\x00" + payload, hashlib.sha256).digest()
-    return MAGIC + bytes([flags]) + mac + payload
+    return b"".join((MAGIC, bytes((flags,)), _mac(key, flags, context, payload), payload))
 
 
 def unseal(blob: bytes | memoryview, *, context: bytes = b"", root: Path | None = None) -> Any:
@@ -120,19 +152,22 @@ def unseal(blob: bytes | memoryview, *, context: bytes = b"", root: Path | None 
 
     Nothing is unpickled before the HMAC matches, so a tampered entry never runs code.
     """
-    data = bytes(blob)
-    if len(data) < _HEADER or not data.startswith(MAGIC):
+    if type(blob) is not bytes:
+        # Only buffers: bytes(<int read from a tampered row>) would allocate that many bytes.
+        if not isinstance(blob, (bytearray, memoryview)):
+            raise CorruptEntry(f"not a twat-cache entry (a {type(blob).__name__})")
+        blob = bytes(blob)
+    if len(blob) < _HEADER or blob[:4] != MAGIC:
         raise CorruptEntry("not a twat-cache entry (bad header or truncated)")
-    flags = data[len(MAGIC)]
-    mac = data[len(MAGIC) + 1 : _HEADER]
-    payload = data[_HEADER:]
+    flags = blob[4]
+    view = memoryview(blob)
+    payload = view[_HEADER:]  # a view: large entries are not copied
     key = secret_key(root)
-    expected = hmac.new(key, bytes([flags]) + context + b"\x00" + payload, hashlib.sha256).digest()
-    if not hmac.compare_digest(mac, expected):
+    if not hmac.compare_digest(view[5:_HEADER], _mac(key, flags, context, payload)):
         raise CorruptEntry("authentication failed (tampered, truncated, or another secret)")
     if flags == _ENCRYPTED:
         try:
-            payload = _fernet(key).decrypt(payload)
+            payload = memoryview(_fernet(key).decrypt(bytes(payload)))
         except EncryptionUnavailable:
             raise
         except Exception as exc:
@@ -140,7 +175,7 @@ def unseal(blob: bytes | memoryview, *, context: bytes = b"", root: Path | None 
     elif flags != _PLAIN:
         raise CorruptEntry(f"unknown entry flags {flags}")
     try:
-        return pickle.loads(payload)  # noqa: S301  (authenticated above)
+        return pickle.loads(payload)
     except Exception as exc:
         raise CorruptEntry(f"cannot unpickle entry: {exc}") from exc
 
@@ -164,8 +199,6 @@ def atomic_write(path: Path, data: bytes, *, overwrite: bool = True) -> None:
             os.link(tmp, path)  # fails if path exists: no clobbering a concurrent writer
             os.unlink(tmp)
     except BaseException:
-        try:
+        with suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise

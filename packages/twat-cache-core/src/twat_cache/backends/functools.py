@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable
+from contextlib import suppress
 from typing import Any
 
 from twat_cache.config import CacheConfig
@@ -38,11 +39,11 @@ class FunctoolsStore:
         if maxsize is None:
             data: dict[Hashable, Any] = {}
             self.native: dict[Hashable, Any] = data
-            self.get = data.get  # type: ignore[method-assign]
+            self.get = data.get  # type: ignore[method-assign,assignment]
         else:
             self.native = OrderedDict()
             if policy == "fifo":
-                self.get = self.native.get  # type: ignore[method-assign]
+                self.get = self.native.get  # type: ignore[method-assign,assignment]
 
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value for `key` (marking it most recently used) or `default`."""
@@ -51,10 +52,8 @@ class FunctoolsStore:
             value = data[key]
         except KeyError:
             return default
-        try:
+        with suppress(KeyError):  # evicted by another thread in between
             data.move_to_end(key)
-        except KeyError:  # evicted by another thread in between
-            pass
         return value
 
     def set(self, key: Hashable, value: Any) -> None:
