@@ -3,7 +3,9 @@
 # interpreters (if any) visible to them. Sourced by test.sh and demo.sh.
 set -euo pipefail
 PY=${PYTHON:-$(command -v python3 || command -v python)}
-"$PY" -m pip install --quiet --disable-pip-version-check "uv>=0.5" "nox>=2024.10.9"
+TOOLS=("uv>=0.5" "nox>=2024.10.9")
+"$PY" -m pip install --quiet --disable-pip-version-check "${TOOLS[@]}" 2>/dev/null \
+    || "$PY" -m pip install --quiet --disable-pip-version-check --user "${TOOLS[@]}"
 if [ -z "${PYENV_VERSION:-}" ] && [ -d "${PYENV_ROOT:-$HOME/.pyenv}/versions" ]; then
     versions=""
     for v in 3.11 3.10 3.12 3.13; do

@@ -1,0 +1,120 @@
+"""The chain logic, exhaustively in-process: every subset of installed backends picks as DESIGN says."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from expected_chains import BACKENDS, expected_picks
+
+from twat_cache.chains import choose
+from twat_cache.config import CacheConfig
+from twat_cache.registry import BackendSpec
+
+ALL = frozenset({"lru", "lfu", "fifo", "rr", "ttl"})
+# Capabilities as the plugins declare them (kinds; policies where a test depends on them).
+KINDS = {
+    "functools": ({"memory"}, {"lru", "fifo", "ttl"}),
+    "cachebox": ({"memory"}, ALL),
+    "cachetools": ({"memory"}, ALL),
+    "diskcache": ({"disk"}, {"lru", "lfu", "fifo", "ttl"}),
+    "klepto": ({"disk", "file"}, {"lru", "ttl"}),
+    "joblib": ({"file"}, {"lru", "ttl"}),
+    "aiocache": ({"async"}, {"lru", "fifo", "ttl"}),
+    "redis": ({"disk", "async"}, {"lru", "lfu", "rr", "ttl"}),
+}
+
+
+def specs(installed: tuple[str, ...]) -> dict[str, BackendSpec]:
+    out = {}
+    for name in ("functools", *installed):
+        kinds, policies = KINDS[name]
+        out[name] = BackendSpec(
+            name=name,
+            kinds=frozenset(kinds),
+            policies=frozenset(policies),
+            persistent=bool({"disk", "file"} & kinds),
+            native_ttl=True,
+            opener="x:y",
+        )
+    return out
+
+
+SUBSETS = [c for n in range(len(BACKENDS) + 1) for c in itertools.combinations(BACKENDS, n)]
+
+CASES = {
+    "mcache": ("mcache", CacheConfig(kind="memory"), False),
+    "bcache": ("bcache", CacheConfig(kind="disk"), False),
+    "bcache(sql_backend=False)": ("bcache", CacheConfig(kind="disk", sql_backend=False), False),
+    "fcache": ("fcache", CacheConfig(kind="file"), False),
+    "acache": ("acache", CacheConfig(kind="async", backend="aiocache"), True),
+    "ucache": ("ucache", CacheConfig(), False),
+    "ucache(folder_name)": ("ucache", CacheConfig(kind="disk", folder_name="f"), False),
+    "ucache(async)": ("ucache", CacheConfig(), True),
+    "ucache(use_async)": ("ucache", CacheConfig(use_async=True), True),
+}
+
+
+@pytest.mark.parametrize("installed", SUBSETS, ids=lambda c: "+".join(c) or "core")
+def test_every_subset_picks_the_designed_backend(installed):
+    usable = specs(installed)
+    expected = expected_picks(installed)
+    for label, (decorator, config, is_async) in CASES.items():
+        choice = choose(decorator, config, usable, is_async=is_async)
+        assert choice.backend == expected[label], (label, installed)
+        first_choice = {
+            "mcache": "cachebox",
+            "ucache": "cachebox",
+            "bcache": "diskcache",
+            "bcache(sql_backend=False)": "klepto",
+            "fcache": "joblib",
+            "acache": "aiocache",
+            "ucache(folder_name)": "klepto",
+            "ucache(async)": "aiocache",
+            "ucache(use_async)": "aiocache",
+        }[label]
+        # One warning names the wanted and the chosen backend exactly when the first choice is missing.
+        if choice.backend == first_choice:
+            assert choice.warnings == (), (label, installed)
+        else:
+            assert len(choice.warnings) == 1
+            assert first_choice in choice.warnings[0]
+            assert choice.backend in choice.warnings[0]
+
+
+@pytest.mark.parametrize("installed", SUBSETS, ids=lambda c: "+".join(c) or "core")
+def test_preferred_engine_wins_when_installed(installed):
+    usable = specs(installed)
+    for engine in ("cachebox", "klepto", "diskcache", "joblib", "cachetools", "functools", "redis"):
+        choice = choose("ucache", CacheConfig(preferred_engine=engine), usable, is_async=False)
+        if engine in usable:
+            assert choice.backend == engine
+        else:
+            assert choice.backend == expected_picks(installed)["ucache"]
+            assert any("preferred_engine" in w and engine in w for w in choice.warnings)
+
+
+def test_policy_moves_selection_to_a_backend_that_honours_it():
+    usable = specs(("cachetools",))
+    assert choose("mcache", CacheConfig(policy="lfu"), usable, is_async=False).backend == "cachetools"
+    only_core = specs(())
+    choice = choose("mcache", CacheConfig(policy="lfu"), only_core, is_async=False)
+    assert choice.backend == "functools"
+    assert choice.config.policy == "lru"
+    assert any("lfu" in w for w in choice.warnings)
+    rr = choose("bcache", CacheConfig(kind="disk", policy="rr"), specs(("diskcache", "cachebox")), is_async=False)
+    assert rr.backend == "cachebox"  # diskcache has no random eviction: the next one that does
+
+
+def test_a_backend_that_failed_to_open_is_passed_over():
+    usable = specs(("cachebox", "cachetools"))
+    choice = choose("mcache", CacheConfig(), usable, is_async=False, exclude={"cachebox"})
+    assert choice.backend == "cachetools"
+    assert "failed to open" in choice.warnings[0]
+
+
+def test_acache_backend_names_a_memory_backend_or_redis():
+    usable = specs(("cachebox", "aiocache", "redis"))
+    assert choose("acache", CacheConfig(backend="cachebox"), usable, is_async=True).backend == "cachebox"
+    assert choose("acache", CacheConfig(backend="redis"), usable, is_async=True).backend == "redis"
+    assert choose("acache", CacheConfig(backend="redis"), specs(()), is_async=True).backend == "functools"
