@@ -1,0 +1,219 @@
+"""The diskcache store: one `diskcache.Cache` per cached function, under the function's folder.
+
+Layout: `<folder>/dc-<sha256(namespace)[:24]>/` holds the function's own `diskcache.Cache`
+(its SQLite index `cache.db` plus value files for large entries) and `locks/`, the per-key lock
+files of the cross-process single flight. One Cache per function (rather than one shared Cache
+with a tag per function) keeps `clear()`, `len()` and the `maxsize` count to that function's
+own entries using diskcache's own cheap operations (`Cache.clear`, the maintained `count`), and
+keeps unrelated functions from contending for one SQLite write lock.
+
+Keys are `keys.stable_digest(namespace, key)` (SHA-256 hex: stable across processes and runs);
+values are `storage.seal(...)` envelopes, verified by `storage.unseal` before anything is
+unpickled. diskcache stores those bytes as they are (no pickling of its own); the `Disk` used
+here refuses any row that is not raw bytes, so a tampered index can never make diskcache
+unpickle something. Expiry is diskcache's own (`expire=`).
+
+Default limits: `maxsize=None` sets no bound on the number of entries; diskcache's own default
+`size_limit` of 1 GiB (bytes of stored values) still applies and culls by the policy. A
+`maxsize` is a count of entries: after each store, entries beyond it are culled in diskcache's
+own eviction order for the policy (lru: least recently used, lfu: least frequently used,
+fifo/ttl: least recently stored), expired entries first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Hashable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import diskcache
+import filelock
+from diskcache.core import EVICTION_POLICY, MODE_BINARY, MODE_RAW
+
+from twat_cache.config import CacheConfig
+from twat_cache.keys import stable_digest
+from twat_cache.paths import FILE_MODE, FOLDER_MODE, secure_dir
+from twat_cache.registry import StoreContext
+from twat_cache.storage import CorruptEntry, seal, unseal
+
+logger = logging.getLogger("twat_cache")
+
+__all__ = ["DEFAULT_SIZE_LIMIT", "POLICIES", "DiskcacheStore", "open_store"]
+
+#: twat-cache policy -> diskcache eviction_policy.
+POLICIES = {
+    "lru": "least-recently-used",
+    "lfu": "least-frequently-used",
+    "fifo": "least-recently-stored",
+    "ttl": "least-recently-stored",  # one ttl for every entry: the oldest stored expires first
+}
+#: diskcache's own default bound on the bytes stored (values), kept as the default limit.
+DEFAULT_SIZE_LIMIT = 2**30
+
+_ABSENT: Any = object()
+_POSIX = sys.platform != "win32"
+
+
+class _Refused(bytes):
+    """What `PrivateDisk.fetch` returns for a row that is not raw bytes: never a valid envelope."""
+
+
+class PrivateDisk(diskcache.Disk):  # type: ignore[misc]
+    """diskcache's `Disk`, made private and safe for twat-cache's sealed entries.
+
+    Value files (large entries) are made 0o600 in 0o700 folders. Only raw bytes are ever read
+    back: a row whose mode says "pickle" or "text" (which could only come from tampering) is
+    refused before diskcache would unpickle it, and non-raw keys are never unpickled either.
+    """
+
+    def store(self, value: Any, read: bool, key: Any = diskcache.core.UNKNOWN) -> Any:
+        """Store like diskcache, then make a value file (and its folders) private."""
+        result = super().store(value, read, key=key)
+        filename = result[2]
+        if filename is not None and _POSIX:
+            full = Path(self._directory) / filename
+            os.chmod(full, FILE_MODE)
+            os.chmod(full.parent, FOLDER_MODE)
+            os.chmod(full.parent.parent, FOLDER_MODE)
+        return result
+
+    def fetch(self, mode: int, filename: Any, value: Any, read: bool) -> Any:
+        """Return the stored bytes; refuse (without unpickling) anything that is not bytes."""
+        if mode not in (MODE_RAW, MODE_BINARY) or read:
+            return _Refused()
+        return super().fetch(mode, filename, value, read)
+
+    def get(self, key: Any, raw: bool) -> Any:
+        """Return a stored key; keys stored pickled (never by twat-cache) are not unpickled."""
+        if not raw:
+            return _Refused()
+        return super().get(key, raw)
+
+
+def _private_file(path: Path) -> None:
+    """Create `path` empty with mode 0o600 if missing (SQLite keeps, and copies, its mode)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def namespace_dir(folder: Path, namespace: str) -> Path:
+    """The subfolder of `folder` holding the Cache of the function `namespace`."""
+    return folder / ("dc-" + hashlib.sha256(namespace.encode()).hexdigest()[:24])
+
+
+class DiskcacheStore:
+    """A twat-cache store over one `diskcache.Cache` (see the module docstring)."""
+
+    def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
+        if ctx.folder is None:
+            raise ValueError("diskcache: the store needs a folder (StoreContext.folder is None)")
+        self.namespace = ctx.namespace
+        self.name = ctx.name
+        self.ttl = config.ttl
+        self.maxsize = config.maxsize
+        self.encrypt = config.encrypt
+        policy = POLICIES.get(config.policy)
+        if policy is None:
+            allowed = ", ".join(sorted(POLICIES))
+            raise ValueError(f"diskcache: policy must be one of {allowed}, got {config.policy!r}")
+        self.policy = policy
+        self.directory = secure_dir(namespace_dir(Path(ctx.folder), ctx.namespace))
+        self.locks = self.directory / "locks"
+        _private_file(self.directory / diskcache.core.DBNAME)
+        self.native: diskcache.Cache = diskcache.Cache(
+            str(self.directory),
+            disk=PrivateDisk,
+            eviction_policy=policy,
+            size_limit=DEFAULT_SIZE_LIMIT,
+            statistics=False,  # twat-cache counts hits itself; diskcache's counters cost writes
+            tag_index=False,
+        )
+        self._get = self.native.get
+        self._cull_select = EVICTION_POLICY[policy]["cull"]
+
+    def get(self, key: Hashable, default: Any) -> Any:
+        """Return the value for `key`, or `default` (missing, expired, or not intact)."""
+        digest = stable_digest(self.namespace, key)
+        blob = self._get(digest, _ABSENT, retry=True)
+        if blob is _ABSENT:
+            return default
+        try:
+            return unseal(blob, context=digest.encode())
+        except CorruptEntry as exc:
+            logger.warning("twat_cache: %s: dropping a corrupt cache entry (%s)", self.name, exc)
+            self.native.delete(digest, retry=True)
+            return default
+
+    def set(self, key: Hashable, value: Any) -> None:
+        """Store `value` sealed, with the ttl, then cull beyond `maxsize` entries."""
+        digest = stable_digest(self.namespace, key)
+        blob = seal(value, context=digest.encode(), encrypt=self.encrypt)
+        self.native.set(digest, blob, expire=self.ttl, retry=True)
+        if self.maxsize is not None and len(self.native) > self.maxsize:
+            self._cull()
+
+    def _cull(self) -> None:
+        """Drop expired entries, then the entries beyond `maxsize` in diskcache's policy order."""
+        cache = self.native
+        if self.ttl is not None:
+            cache.expire(retry=True)
+        excess = len(cache) - (self.maxsize or 0)
+        if excess <= 0:
+            return
+        # diskcache culls by bytes (size_limit) only; the count bound reuses its own ordering
+        # query for the policy inside its own transaction, so files are cleaned up its way.
+        select = self._cull_select.format(fields="rowid, filename", now=0)
+        with cache._transact(retry=True) as (sql, cleanup):
+            rows = sql(select, (excess,)).fetchall()
+            if rows:
+                marks = ",".join("?" * len(rows))
+                sql(f"DELETE FROM Cache WHERE rowid IN ({marks})", [row[0] for row in rows])
+                for _, filename in rows:
+                    cleanup(filename)
+
+    def delete(self, key: Hashable) -> bool:
+        """Drop the entry for `key`; True if there was one."""
+        return bool(self.native.delete(stable_digest(self.namespace, key), retry=True))
+
+    def clear(self) -> None:
+        """Drop every entry of this function (other functions' Caches are separate folders)."""
+        self.native.clear(retry=True)
+        shutil.rmtree(self.locks, ignore_errors=True)
+
+    def __len__(self) -> int:
+        if self.ttl is not None:
+            self.native.expire(retry=True)  # expired rows linger until culled: do not count them
+        return len(self.native)
+
+    def _lock_path(self, key: Hashable) -> Path:
+        if not self.locks.is_dir():
+            secure_dir(self.locks)
+        return self.locks / (stable_digest(self.namespace, key) + ".lock")
+
+    def flight_lock(self, key: Hashable) -> AbstractContextManager[object]:
+        """A per-key file lock: one process computes a missing key while the others wait."""
+        return filelock.FileLock(self._lock_path(key), mode=FILE_MODE)
+
+    if hasattr(filelock, "AsyncFileLock"):
+
+        def aflight_lock(self, key: Hashable) -> AbstractAsyncContextManager[object]:
+            """The asyncio twin of `flight_lock` (filelock's AsyncFileLock)."""
+            return filelock.AsyncFileLock(self._lock_path(key), mode=FILE_MODE)
+
+    def close(self) -> None:
+        """Close diskcache's SQLite connections."""
+        self.native.close()
+
+
+def open_store(config: CacheConfig, context: StoreContext) -> DiskcacheStore:
+    """Open the diskcache store for one function."""
+    return DiskcacheStore(config, context)

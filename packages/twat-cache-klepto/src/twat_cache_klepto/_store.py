@@ -1,0 +1,354 @@
+"""The klepto stores: a SQL archive in SQLite (kind "disk") or a directory archive (kind "file").
+
+- kind "disk" (bcache's second choice, ucache's first persistent one): klepto's
+  `sqltable_archive` on `sqlite:///<folder>/klepto.sqlite`, one table per function
+  (`t_<sha256(namespace)[:32]>`), through SQLAlchemy (klepto needs it for a keyed table: without
+  it klepto keeps every old value of a key and scans the whole table on each lookup). The
+  archive is opened unserialized, so the column holds twat-cache's sealed bytes and klepto
+  never unpickles anything. The database is created 0o600 in WAL mode, so readers in other
+  processes do not block a writer.
+- kind "file" (fcache's second choice, `bcache(sql_backend=False)`): klepto's `dir_archive` in
+  `<folder>/klepto-<sha256(namespace)[:24]>/`, one subfolder per entry. klepto's serialized
+  archives read entries with pickle (dill); to keep a tampered file from ever being unpickled the
+  archive uses klepto's JSON protocol, and the sealed envelope is stored as base64 text inside.
+
+Both: keys are `keys.stable_digest(namespace, key)`; values are `storage.seal(...)` envelopes,
+verified before unpickling (a corrupt entry is logged, dropped and missed). klepto has no
+expiry, so the backend declares `native_ttl=False` and the core adds its `TTLStore`. klepto has
+no size bound either: `maxsize=None` means unbounded (the documented default); a `maxsize`
+counts entries, and storing beyond it evicts the oldest stored entries (policy fifo/ttl) or the
+least recently used ones (policy lru: a hit then refreshes the entry's position, one small write).
+Cross-process single flight uses a per-key `filelock.FileLock` in the function's lock folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import sqlite3
+import sys
+import threading
+from collections.abc import Hashable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+import filelock
+
+from twat_cache.config import CacheConfig
+from twat_cache.keys import stable_digest
+from twat_cache.paths import FILE_MODE, FOLDER_MODE, secure_dir
+from twat_cache.registry import StoreContext
+from twat_cache.storage import CorruptEntry, seal, unseal
+
+logger = logging.getLogger("twat_cache")
+
+__all__ = ["DB_NAME", "KleptoDirStore", "KleptoSQLStore", "open_store"]
+
+DB_NAME = "klepto.sqlite"
+POLICIES = ("lru", "fifo", "ttl")
+_ABSENT: Any = object()
+_POSIX = sys.platform != "win32"
+_ENTRY = "K_"  # klepto's prefix of an entry's folder in a dir_archive
+_TEMP = "K_.I_"  # ... and of the temporary folder it writes an entry in before renaming it
+
+
+def _private_file(path: Path) -> None:
+    """Create `path` empty with mode 0o600 if missing (SQLite keeps, and copies, its mode)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
+def _ns_hash(namespace: str, n: int) -> str:
+    return hashlib.sha256(namespace.encode()).hexdigest()[:n]
+
+
+class _KleptoStore:
+    """What both archives share: keys, envelopes, corrupt-entry handling, locks, eviction."""
+
+    native: Any
+
+    def __init__(self, config: CacheConfig, ctx: StoreContext, lock_dir: Path) -> None:
+        if config.policy not in POLICIES:
+            raise ValueError(
+                f"klepto: policy must be one of {', '.join(POLICIES)}, got {config.policy!r}"
+            )
+        self.namespace = ctx.namespace
+        self.name = ctx.name
+        self.maxsize = config.maxsize
+        self.encrypt = config.encrypt
+        # LRU order only matters when something is evicted: without a bound, hits stay reads.
+        self.touch_on_hit = config.policy == "lru" and config.maxsize is not None
+        self.locks = lock_dir
+        self._mutex = threading.RLock()  # klepto's archives are not thread-safe
+
+    # -- what each archive provides -------------------------------------------------------
+    def _read(self, digest: str) -> Any:
+        raise NotImplementedError
+
+    def _write(self, digest: str, blob: bytes) -> None:
+        raise NotImplementedError
+
+    def _drop(self, digest: str) -> bool:
+        raise NotImplementedError
+
+    def _touch(self, digest: str) -> None:
+        raise NotImplementedError
+
+    def _evict(self, excess: int) -> None:
+        raise NotImplementedError
+
+    def _count(self) -> int:
+        raise NotImplementedError
+
+    def _clear(self) -> None:
+        raise NotImplementedError
+
+    # -- the Store protocol ----------------------------------------------------------------
+    def get(self, key: Hashable, default: Any) -> Any:
+        """Return the value for `key`, or `default` (missing or not intact)."""
+        digest = stable_digest(self.namespace, key)
+        with self._mutex:
+            blob = self._read(digest)
+            if blob is _ABSENT:
+                return default
+            try:
+                value = unseal(blob, context=digest.encode())
+            except CorruptEntry as exc:
+                logger.warning(
+                    "twat_cache: %s: dropping a corrupt cache entry (%s)", self.name, exc
+                )
+                self._drop(digest)
+                return default
+            if self.touch_on_hit:
+                self._touch(digest)
+            return value
+
+    def set(self, key: Hashable, value: Any) -> None:
+        """Store `value` sealed, then evict beyond `maxsize` entries."""
+        digest = stable_digest(self.namespace, key)
+        blob = seal(value, context=digest.encode(), encrypt=self.encrypt)
+        with self._mutex:
+            self._write(digest, blob)
+            if self.maxsize is not None:
+                excess = self._count() - self.maxsize
+                if excess > 0:
+                    self._evict(excess)
+
+    def delete(self, key: Hashable) -> bool:
+        """Drop the entry for `key`; True if there was one."""
+        digest = stable_digest(self.namespace, key)
+        with self._mutex:
+            return self._drop(digest)
+
+    def clear(self) -> None:
+        """Drop every entry of this function (and its lock files)."""
+        with self._mutex:
+            self._clear()
+        shutil.rmtree(self.locks, ignore_errors=True)
+
+    def __len__(self) -> int:
+        with self._mutex:
+            return self._count()
+
+    def _lock_path(self, key: Hashable) -> Path:
+        if not self.locks.is_dir():
+            secure_dir(self.locks)
+        return self.locks / (stable_digest(self.namespace, key) + ".lock")
+
+    def flight_lock(self, key: Hashable) -> AbstractContextManager[object]:
+        """A per-key file lock: one process computes a missing key while the others wait."""
+        return filelock.FileLock(self._lock_path(key), mode=FILE_MODE)
+
+    if hasattr(filelock, "AsyncFileLock"):
+
+        def aflight_lock(self, key: Hashable) -> AbstractAsyncContextManager[object]:
+            """The asyncio twin of `flight_lock` (filelock's AsyncFileLock)."""
+            return filelock.AsyncFileLock(self._lock_path(key), mode=FILE_MODE)
+
+
+class KleptoSQLStore(_KleptoStore):
+    """klepto's `sqltable_archive` in `<folder>/klepto.sqlite`, one table per function."""
+
+    def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
+        folder = Path(ctx.folder)
+        tag = _ns_hash(ctx.namespace, 32)
+        super().__init__(config, ctx, folder / f"klepto-locks-{tag[:24]}")
+        from klepto.archives import sqltable_archive  # noqa: PLC0415  (heavy: only when opened)
+
+        self.db_path = folder / DB_NAME
+        self.table = f"t_{tag}"
+        _prepare_db(self.db_path)
+        self.native = sqltable_archive(
+            f"sqlite:///{self.db_path}?table={self.table}",
+            cached=False,  # no in-memory layer: other processes' writes must be seen
+            serialized=False,  # a plain column: klepto stores our bytes and never unpickles
+            connect_args={"check_same_thread": False, "timeout": 60},
+        )
+        import sqlalchemy  # noqa: PLC0415  (klepto imported it already)
+
+        self._sql = sqlalchemy
+        self._conn = self.native._conn
+
+    def _read(self, digest: str) -> Any:
+        return self.native.get(digest, _ABSENT)
+
+    def _write(self, digest: str, blob: bytes) -> None:
+        try:
+            self.native[digest] = blob
+        except self._sql.exc.IntegrityError:
+            # klepto inserts when the key was absent a moment ago: another process inserted it
+            # first. The connection is rolled back; storing again takes klepto's update path.
+            self._conn.rollback()
+            self.native[digest] = blob
+
+    def _drop(self, digest: str) -> bool:
+        return self.native.pop(digest, _ABSENT) is not _ABSENT
+
+    def _exec(self, statement: str, **params: Any) -> Any:
+        try:
+            result = self._conn.execute(self._sql.text(statement), params)
+            self._conn.commit()
+        except BaseException:
+            self._conn.rollback()
+            raise
+        return result
+
+    def _touch(self, digest: str) -> None:
+        # Row order is SQLite's rowid (insertion order); moving a hit to the end makes it LRU.
+        self._exec(
+            f"UPDATE {self.table} SET rowid = (SELECT max(rowid) + 1 FROM {self.table}) "
+            "WHERE Kkey = :k",
+            k=digest,
+        )
+
+    def _evict(self, excess: int) -> None:
+        self._exec(
+            f"DELETE FROM {self.table} WHERE rowid IN "
+            f"(SELECT rowid FROM {self.table} ORDER BY rowid LIMIT :n)",
+            n=excess,
+        )
+
+    def _count(self) -> int:
+        return len(self.native)
+
+    def _clear(self) -> None:
+        self.native.clear()
+
+    def close(self) -> None:
+        """Close the archive's database connection."""
+        self._conn.close()
+        self.native._engine.dispose()
+
+
+def _prepare_db(path: Path) -> None:
+    """Create the SQLite file 0o600 and switch it to WAL (persistent) before klepto opens it."""
+    if path.exists():
+        return
+    _private_file(path)
+    try:
+        with sqlite3.connect(path, timeout=60) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+        conn.close()
+    except sqlite3.Error as exc:  # e.g. a read-only folder: klepto's own open reports it
+        logger.debug("twat_cache: could not switch %s to WAL: %s", path, exc)
+
+
+class KleptoDirStore(_KleptoStore):
+    """klepto's `dir_archive` in `<folder>/klepto-<hash>/`, one subfolder per entry."""
+
+    def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
+        root = Path(ctx.folder) / f"klepto-{_ns_hash(ctx.namespace, 24)}"
+        super().__init__(config, ctx, root.with_name(root.name + "-locks"))
+        from klepto.archives import dir_archive  # noqa: PLC0415  (heavy: only when opened)
+
+        secure_dir(root)
+        self.root = root
+        self.native = dir_archive(
+            str(root),
+            cached=False,  # no in-memory layer: other processes' writes must be seen
+            serialized=True,
+            protocol="json",  # JSON, not dill: reading a tampered file must never unpickle
+            permissions=FOLDER_MODE,
+        )
+
+    def _entry(self, digest: str) -> Path:
+        return self.root / (_ENTRY + digest)
+
+    def _read(self, digest: str) -> Any:
+        text = self.native.get(digest, _ABSENT)
+        if text is _ABSENT:
+            return _ABSENT
+        if not isinstance(text, str):
+            return b""  # not ours: unseal refuses it
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            return b""
+
+    def _write(self, digest: str, blob: bytes) -> None:
+        self.native[digest] = base64.b64encode(blob).decode("ascii")
+        # klepto swallows write errors (read-only folder, disk full): check the entry landed,
+        # so the core can tell the caller once that results are not being stored.
+        entry = self._entry(digest)
+        data = entry / self.native._file
+        if not data.is_file():
+            raise OSError(f"klepto could not write the cache entry {entry}")
+        if _POSIX:
+            os.chmod(data, FILE_MODE)  # klepto writes with the umask's mode
+
+    def _drop(self, digest: str) -> bool:
+        entry = self._entry(digest)
+        if not entry.exists():
+            return False
+        del self.native[digest]
+        return True
+
+    def _touch(self, digest: str) -> None:
+        with contextlib.suppress(OSError):
+            os.utime(self._entry(digest))  # eviction goes by the entry folders' mtime
+
+    def _entries(self) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(self.root) as it:
+                return [e for e in it if e.name.startswith(_ENTRY) and not e.name.startswith(_TEMP)]
+        except FileNotFoundError:
+            return []
+
+    def _evict(self, excess: int) -> None:
+        aged = []
+        for entry in self._entries():
+            try:
+                aged.append((entry.stat().st_mtime_ns, entry.name))
+            except OSError:
+                continue  # removed meanwhile
+        for _, name in sorted(aged)[:excess]:
+            del self.native[name[len(_ENTRY) :]]
+
+    def _count(self) -> int:
+        # klepto's len() also counts the temporary folders of writes in progress (or killed)
+        return len(self._entries())
+
+    def _clear(self) -> None:
+        self.native.clear()
+
+    def close(self) -> None:
+        """Nothing to close: a directory archive holds no open handles."""
+
+
+def open_store(config: CacheConfig, context: StoreContext) -> _KleptoStore:
+    """Open the klepto store for one function: SQL archive for kind "disk", directory for "file"."""
+    if context.folder is None:
+        raise ValueError("klepto: the store needs a folder (StoreContext.folder is None)")
+    secure_dir(Path(context.folder))
+    if config.kind == "file":
+        return KleptoDirStore(config, context)
+    return KleptoSQLStore(config, context)
