@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import sys
 
 import nox
 
@@ -111,3 +113,10 @@ def docs(session: nox.Session) -> None:
     """Build the documentation site with mkdocs --strict."""
     sync(session, "all", groups=("docs",))
     session.run("mkdocs", "build", "--strict", "--site-dir", str(session.create_tmp()) + "/site")
+
+
+@nox.session(python=PYTHON)
+def wheels(session: nox.Session) -> None:
+    """Build every wheel and sdist, then install them into fresh environments and check them."""
+    uv = shutil.which("uv") or os.path.join(os.path.dirname(sys.executable), "uv")
+    session.run("python", "scripts/check_wheels.py", "--uv", uv, external=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import tempfile
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TWAT_CACHE_DIR", tempfile.mkdtemp(prefix="twat-cache-demo-"))
 
-import twat_cache as tc  # noqa: E402  (after TWAT_CACHE_DIR is set)
+import twat_cache as tc
 
 logging.basicConfig(level=logging.WARNING, format="  (log) %(message)s", stream=sys.stdout)
 
@@ -65,7 +65,10 @@ def main() -> None:
     ]
     for label, cached in cases:
         show(label, cached, lambda c=cached: c(12))
-    for label, cached in [("@acache", tc.acache(slow_fetch)), ("@ucache (async)", tc.ucache(slow_fetch))]:
+    for label, cached in [
+        ("@acache", tc.acache(slow_fetch)),
+        ("@ucache (async)", tc.ucache(slow_fetch)),
+    ]:
         show(label, cached, lambda c=cached: asyncio.run(c(3)))
     print()
     print("caches in this process:")

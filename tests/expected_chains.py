@@ -1,4 +1,4 @@
-"""The fallback chains as DESIGN.md states them, written out independently of the code under test."""
+"""The fallback chains as DESIGN.md states them, written out apart from the code under test."""
 
 from __future__ import annotations
 

@@ -1,12 +1,12 @@
-"""The chain logic, exhaustively in-process: every subset of installed backends picks as DESIGN says."""
+"""The chain logic, exhaustively in-process: every subset of installed backends picks right."""
 
 from __future__ import annotations
 
 import itertools
 
 import pytest
-from expected_chains import BACKENDS, expected_picks
 
+from expected_chains import BACKENDS, expected_picks
 from twat_cache.chains import choose
 from twat_cache.config import CacheConfig
 from twat_cache.registry import BackendSpec
@@ -73,7 +73,7 @@ def test_every_subset_picks_the_designed_backend(installed):
             "ucache(async)": "aiocache",
             "ucache(use_async)": "aiocache",
         }[label]
-        # One warning names the wanted and the chosen backend exactly when the first choice is missing.
+        # One warning names the wanted and the chosen backend when the first choice is missing.
         if choice.backend == first_choice:
             assert choice.warnings == (), (label, installed)
         else:
@@ -96,13 +96,20 @@ def test_preferred_engine_wins_when_installed(installed):
 
 def test_policy_moves_selection_to_a_backend_that_honours_it():
     usable = specs(("cachetools",))
-    assert choose("mcache", CacheConfig(policy="lfu"), usable, is_async=False).backend == "cachetools"
+    assert (
+        choose("mcache", CacheConfig(policy="lfu"), usable, is_async=False).backend == "cachetools"
+    )
     only_core = specs(())
     choice = choose("mcache", CacheConfig(policy="lfu"), only_core, is_async=False)
     assert choice.backend == "functools"
     assert choice.config.policy == "lru"
     assert any("lfu" in w for w in choice.warnings)
-    rr = choose("bcache", CacheConfig(kind="disk", policy="rr"), specs(("diskcache", "cachebox")), is_async=False)
+    rr = choose(
+        "bcache",
+        CacheConfig(kind="disk", policy="rr"),
+        specs(("diskcache", "cachebox")),
+        is_async=False,
+    )
     assert rr.backend == "cachebox"  # diskcache has no random eviction: the next one that does
 
 
@@ -115,6 +122,12 @@ def test_a_backend_that_failed_to_open_is_passed_over():
 
 def test_acache_backend_names_a_memory_backend_or_redis():
     usable = specs(("cachebox", "aiocache", "redis"))
-    assert choose("acache", CacheConfig(backend="cachebox"), usable, is_async=True).backend == "cachebox"
+    assert (
+        choose("acache", CacheConfig(backend="cachebox"), usable, is_async=True).backend
+        == "cachebox"
+    )
     assert choose("acache", CacheConfig(backend="redis"), usable, is_async=True).backend == "redis"
-    assert choose("acache", CacheConfig(backend="redis"), specs(()), is_async=True).backend == "functools"
+    assert (
+        choose("acache", CacheConfig(backend="redis"), specs(()), is_async=True).backend
+        == "functools"
+    )

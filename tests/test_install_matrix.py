@@ -8,12 +8,14 @@ import importlib.metadata as md
 import os
 
 import pytest
-from expected_chains import expected_picks
 
 import twat_cache as tc
+from expected_chains import expected_picks
 
 EXPECT = os.environ.get("TWAT_CACHE_EXPECT_BACKENDS")
-pytestmark = pytest.mark.skipif(EXPECT is None, reason="run by nox, which sets TWAT_CACHE_EXPECT_BACKENDS")
+pytestmark = pytest.mark.skipif(
+    EXPECT is None, reason="run by nox, which sets TWAT_CACHE_EXPECT_BACKENDS"
+)
 ALL_PLUGINS = ("cachebox", "cachetools", "diskcache", "klepto", "joblib", "aiocache", "redis")
 
 
