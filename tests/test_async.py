@@ -541,3 +541,54 @@ def test_ucache_sends_coroutines_to_the_async_chain():
         return x
 
     assert f.cache_backend == g.cache_backend
+
+
+class _LaxStore:
+    """A sync store that answers MISS for unhashable keys instead of raising TypeError."""
+
+    def __init__(self) -> None:
+        self.native: dict[Any, Any] = {}
+
+    def get(self, key, default):
+        try:
+            return self.native.get(key, default)
+        except TypeError:
+            return default
+
+    def set(self, key, value):
+        self.native[key] = value
+
+    def delete(self, key):
+        return self.native.pop(key, None) is not None
+
+    def clear(self):
+        self.native.clear()
+
+    def __len__(self):
+        return len(self.native)
+
+
+def test_a_store_that_does_not_raise_for_unhashable_keys_still_works():
+    from twat_cache.async_wrapper import build_async
+    from twat_cache.keys import KeyMaker
+    from twat_cache.wrapper import CacheState
+
+    calls = []
+
+    async def f(x):
+        calls.append(x)
+        return len(x)
+
+    state = CacheState(
+        name="lax",
+        backend="lax",
+        kind="memory",
+        config=tc.CacheConfig(),
+        store=_LaxStore(),
+        namespace="m:f",
+        folder=None,
+    )
+    g = build_async(f, state, KeyMaker(f))
+    assert run(g([1, 2])) == 2
+    assert run(g([1, 2])) == 2
+    assert calls == [[1, 2]]

@@ -290,3 +290,20 @@ def test_importing_the_plugin_does_not_import_aiocache():
     code = "import sys, twat_cache, twat_cache_aiocache; print('aiocache' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_ttl_with_maxsize_keeps_lru_order():
+    calls = []
+
+    @tc.acache(maxsize=2, ttl=60)
+    async def f(x):
+        calls.append(x)
+        return x
+
+    async def main():
+        for x in (1, 2, 1, 3, 1, 2):  # 2 is the least recently used when 3 arrives
+            await f(x)
+
+    run(main())
+    assert calls == [1, 2, 3, 2]
+    assert f.cache_info().currsize == 2

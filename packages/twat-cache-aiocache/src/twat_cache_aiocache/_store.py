@@ -69,21 +69,39 @@ class AiocacheStore:
         # Evictions iterate the dict; a lock keeps threads with loops of their own (sharing
         # one cached function) from changing it mid-iteration. Hits never take it.
         self._lock = threading.Lock()
+        if ttl is None:
+            self.get_nowait = self._get_lru if self._lru else self._get_plain  # type: ignore[method-assign]
 
     # The dict is read from `native` on every call: aiocache's own `clear()` replaces it.
+    # `__init__` swaps in the leanest variant for the options (no ttl: no clock; no maxsize:
+    # no reordering), since this is the whole cost of a hit besides the key.
     def get_nowait(self, key: Hashable, default: Any) -> Any:
         """Return the live value for `key` (marking it recently used), or `default`."""
         data: dict[Hashable, Any] = self.native._cache
         entry = data.get(key)
         if entry is None:
             return default
-        if entry.deadline < _INF and entry.deadline <= time.monotonic():
+        if entry.deadline <= time.monotonic():
             self._drop(key, entry)
             return default
         # LRU: re-insert so dict order is recency order; a concurrent eviction may have taken
         # the key meanwhile, and then it stays evicted.
         if self._lru and data.pop(key, None) is entry:
             data[key] = entry
+        return entry.value
+
+    def _get_plain(self, key: Hashable, default: Any) -> Any:
+        entry = self.native._cache.get(key)
+        return default if entry is None else entry.value
+
+    def _get_lru(self, key: Hashable, default: Any) -> Any:
+        data: dict[Hashable, Any] = self.native._cache
+        entry = data.pop(key, None)
+        if entry is None:
+            if not data:  # an empty dict's pop never hashes; the core needs the TypeError
+                hash(key)
+            return default
+        data[key] = entry
         return entry.value
 
     async def aget(self, key: Hashable, default: Any) -> Any:

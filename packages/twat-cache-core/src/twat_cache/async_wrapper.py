@@ -123,6 +123,13 @@ def build_async(
 
     async def miss(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         try:
+            hash(key)
+        except TypeError:  # a store answered MISS for an unhashable fast-path key
+            canonical_key = _slow_key(state, keymaker, args, kwargs)
+            if canonical_key is None:
+                return await func(*args, **kwargs)
+            key = canonical_key
+        try:
             loop = get_running_loop()
         except RuntimeError:  # driven by something other than asyncio: no single flight
             return await compute(key, args, kwargs)
