@@ -1,0 +1,649 @@
+"""The Redis backend against a real redis-server (tests/redis_server.py starts it).
+
+Counts calls, never times them. Subprocess tests share TWAT_CACHE_DIR (hence the HMAC secret)
+and TWAT_CACHE_REDIS_URL with the parent, as processes on several hosts would share
+TWAT_CACHE_SECRET and the server.
+"""
+
+# ruff: noqa: F811  (the fixtures imported from redis_server are test arguments)
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import needs
+from redis_server import RedisServer, private_redis, redis_server, redis_url  # noqa: F401
+
+pytestmark = needs("redis")
+
+URL_ENV = "TWAT_CACHE_REDIS_URL"
+
+
+def raw(url: str) -> Any:
+    """A plain redis-py client on the test server (to look at and tamper with keys)."""
+    import redis
+
+    return redis.Redis.from_url(url)
+
+
+def store_of(func: Any) -> Any:
+    return func._twat_cache_state.store
+
+
+def keys_of(func: Any, url: str) -> set[bytes]:
+    store = store_of(func)
+    return set(raw(url).scan_iter(match=store.pattern))
+
+
+def warnings_in(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "twat_cache" and r.levelno >= logging.WARNING
+    ]
+
+
+def run_py(code: str, *args: str, timeout: float = 60) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+# --- plugin wiring ----------------------------------------------------------------------------
+
+
+def test_plugin_import_does_not_import_redis() -> None:
+    out = run_py("import sys, twat_cache_redis; print('redis' in sys.modules)")
+    assert out == "False"
+
+
+def test_registered_spec() -> None:
+    from twat_cache import registry
+    from twat_cache_redis import BACKEND
+
+    assert registry.discover()["redis"] is BACKEND
+    assert BACKEND.kinds == {"disk", "async"}
+    assert BACKEND.persistent
+    assert BACKEND.native_ttl
+
+
+def test_no_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from twat_cache import CacheConfig
+    from twat_cache.registry import StoreContext
+    from twat_cache_redis._store import open_store
+
+    monkeypatch.delenv(URL_ENV, raising=False)
+    ctx = StoreContext(namespace="m:f", name="m.f")
+    with pytest.raises(ValueError, match=r"redis_url.*TWAT_CACHE_REDIS_URL"):
+        open_store(CacheConfig(kind="disk"), ctx)
+    for bad in (
+        "http://localhost:6379",
+        "redis://localhost:notaport/0",
+        "localhost:6379",
+        "unix://",
+    ):
+        with pytest.raises(ValueError, match="malformed") as info:
+            open_store(CacheConfig(kind="disk", redis_url=bad), ctx)
+        assert "redis_url" in str(info.value)
+        assert URL_ENV in str(info.value)
+
+
+def test_no_url_falls_back_with_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from twat_cache import ucache
+
+    monkeypatch.delenv(URL_ENV, raising=False)
+    calls = []
+
+    @ucache(preferred_engine="redis")
+    def f(x: int) -> int:
+        calls.append(x)
+        return x
+
+    assert f.cache_backend != "redis"
+    assert f(1) == f(1) == 1
+    assert calls == [1]
+    assert any("redis" in m and URL_ENV in m for m in warnings_in(caplog))
+
+
+def test_lock_timeout_env_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    from twat_cache_redis._store import lock_timeout
+
+    monkeypatch.setenv("TWAT_CACHE_REDIS_LOCK_TIMEOUT", "2.5")
+    assert lock_timeout() == 2.5
+    for bad in ("0", "-1", "nan", "inf", "soon"):
+        monkeypatch.setenv("TWAT_CACHE_REDIS_LOCK_TIMEOUT", bad)
+        with pytest.raises(ValueError, match="TWAT_CACHE_REDIS_LOCK_TIMEOUT"):
+            lock_timeout()
+
+
+# --- the contract on a live server --------------------------------------------------------------
+
+
+def test_hits_none_exceptions_delete_and_native(redis_url: str) -> None:
+    import redis
+
+    from twat_cache import ucache
+
+    calls: list[Any] = []
+
+    @ucache(preferred_engine="redis")
+    def f(x: int, y: int = 2) -> int | None:
+        calls.append(x)
+        if x < 0:
+            raise ValueError("negative")
+        return None if x == 0 else x * y
+
+    assert f.cache_backend == "redis"
+    assert isinstance(f.cache, redis.Redis)
+    assert f(3) == f(3) == f(x=3) == f(3, y=2) == 6
+    assert f(0) is None
+    assert f(0) is None
+    assert calls == [3, 0]
+    for _ in range(2):
+        with pytest.raises(ValueError, match="negative"):
+            f(-1)
+    assert calls == [3, 0, -1, -1]
+    info = f.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (4, 4, 2)
+    assert f.cache_delete(3) is True
+    assert f.cache_delete(3) is False
+    assert f(3) == 6
+    assert calls[-1] == 3
+
+
+def test_unhashable_arguments(redis_url: str) -> None:
+    from twat_cache import ucache
+
+    calls = []
+
+    @ucache(preferred_engine="redis")
+    def total(xs: list[int], opts: dict[str, int]) -> int:
+        calls.append(1)
+        return sum(xs) * opts["k"]
+
+    assert total([1, 2], {"k": 2}) == total([1, 2], {"k": 2}) == 6
+    assert total([1, 2], {"k": 3}) == 9
+    assert len(calls) == 2
+    assert len(store_of(total)) == 2
+
+
+def test_key_layout_and_namespacing(redis_url: str) -> None:
+    from twat_cache import ucache
+
+    @ucache(preferred_engine="redis")
+    def f(x: int) -> str:
+        return f"f{x}"
+
+    @ucache(preferred_engine="redis")
+    def g(x: int) -> str:
+        return f"g{x}"
+
+    assert (f(1), g(1), f(1), g(1)) == ("f1", "g1", "f1", "g1")
+    fkeys, gkeys = keys_of(f, redis_url), keys_of(g, redis_url)
+    assert len(fkeys) == len(gkeys) == 1
+    assert fkeys.isdisjoint(gkeys)
+    (fkey,) = fkeys
+    namespace = store_of(f).namespace
+    assert namespace.endswith("test_key_layout_and_namespacing.<locals>.f")
+    assert fkey.startswith(f"twat_cache:{namespace}:".encode())
+    assert len(fkey) == len(f"twat_cache:{namespace}:") + 64
+    assert raw(redis_url).get(fkey).startswith(b"TWC1")  # the core's sealed envelope
+    assert len(store_of(f)) == 1
+
+
+def test_ttl_is_native(redis_url: str) -> None:
+    from twat_cache import ucache
+
+    calls = []
+
+    @ucache(preferred_engine="redis", ttl=0.3)
+    def f(x: int) -> int:
+        calls.append(x)
+        return x
+
+    assert f(1) == f(1) == 1
+    assert calls == [1]
+    (key,) = keys_of(f, redis_url)
+    assert 0 < raw(redis_url).pttl(key) <= 300
+    time.sleep(0.6)
+    assert f(1) == 1
+    assert calls == [1, 1]
+
+
+def test_clear_only_this_functions_keys(redis_url: str) -> None:
+    from twat_cache import ucache
+
+    client = raw(redis_url)
+    client.set("unrelated", b"keep me")
+    client.set("twat_cache:someone.else:f:" + "0" * 64, b"keep me too")
+    calls = []
+
+    @ucache(preferred_engine="redis")
+    def f(x: int) -> int:
+        calls.append(("f", x))
+        return x
+
+    @ucache(preferred_engine="redis")
+    def g(x: int) -> int:
+        calls.append(("g", x))
+        return x
+
+    for x in range(5):
+        f(x)
+        g(x)
+    assert len(store_of(f)) == len(store_of(g)) == 5
+    f.cache_clear()
+    assert f.cache_info().currsize == 0
+    assert len(store_of(g)) == 5
+    assert client.get("unrelated") == b"keep me"
+    assert client.get("twat_cache:someone.else:f:" + "0" * 64) == b"keep me too"
+    n = len(calls)
+    g(1)
+    assert len(calls) == n  # g still hits
+    f(1)
+    assert calls[-1] == ("f", 1)  # f recomputes
+
+
+def test_clear_with_glob_characters_in_namespace(redis_url: str) -> None:
+    from twat_cache import CacheConfig
+    from twat_cache.registry import StoreContext
+    from twat_cache_redis._store import open_store
+
+    config = CacheConfig(kind="disk", redis_url=redis_url)
+    tricky = open_store(config, StoreContext(namespace="m:f[ab]*?\\", name="tricky"))
+    plain = open_store(config, StoreContext(namespace="m:fa", name="plain"))
+    longer = open_store(config, StoreContext(namespace="m:f[ab]*?\\:x", name="longer"))
+    for store in (tricky, plain, longer):
+        store.set((1,), "v")
+    assert len(tricky) == len(plain) == len(longer) == 1
+    tricky.clear()
+    assert (len(tricky), len(plain), len(longer)) == (0, 1, 1)
+    assert plain.get((1,), "miss") == "v"
+
+
+def test_tampered_or_moved_entry_is_a_logged_miss(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from twat_cache import ucache
+
+    calls = []
+
+    @ucache(preferred_engine="redis")
+    def f(x: int) -> int:
+        calls.append(x)
+        return x * 10
+
+    client = raw(redis_url)
+    assert f(1) == 10
+    (key1,) = keys_of(f, redis_url)
+    client.set(key1, b"garbage that is not an envelope")
+    assert f(1) == 10
+    assert calls == [1, 1]
+    assert any("corrupt" in m for m in warnings_in(caplog))
+    assert f(1) == 10  # re-stored intact
+    assert calls == [1, 1]
+
+    # a valid envelope copied under another key is refused too (the HMAC binds the key)
+    caplog.clear()
+    assert f(2) == 20
+    (key2,) = keys_of(f, redis_url) - {key1}
+    client.set(key2, client.get(key1))
+    assert f(2) == 20
+    assert calls == [1, 1, 2, 2]
+    assert any("corrupt" in m for m in warnings_in(caplog))
+
+    # flip one byte of the payload
+    caplog.clear()
+    blob = bytearray(client.get(key1))
+    blob[-1] ^= 0x01
+    client.set(key1, bytes(blob))
+    assert f(1) == 10
+    assert calls == [1, 1, 2, 2, 1]
+    assert any("corrupt" in m for m in warnings_in(caplog))
+
+
+def test_unpicklable_result_is_returned(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    from twat_cache import ucache
+
+    @ucache(preferred_engine="redis")
+    def f(x: int) -> Any:
+        return lambda: x
+
+    assert f(1)() == 1
+    assert f(1)() == 1
+    assert len([m for m in warnings_in(caplog) if "could not store" in m]) == 1
+
+
+# --- across processes ---------------------------------------------------------------------------
+
+PERSIST = """
+import sys
+from pathlib import Path
+from twat_cache import ucache
+
+log = Path(sys.argv[1])
+
+@ucache(preferred_engine="redis")
+def double(x):
+    with log.open("a") as fh:
+        fh.write("computed\\n")
+    return x * 2
+
+print(double(21), double.cache_backend, double.cache_info().hits)
+"""
+
+
+@pytest.mark.slow
+def test_persists_across_processes(redis_url: str, tmp_path: Path) -> None:
+    log = tmp_path / "calls.log"
+    assert run_py(PERSIST, str(log)) == "42 redis 0"
+    assert run_py(PERSIST, str(log)) == "42 redis 1"
+    assert log.read_text().splitlines() == ["computed"]
+
+
+FLIGHT = """
+import sys, time
+from pathlib import Path
+from twat_cache import ucache
+
+folder, me = Path(sys.argv[1]), sys.argv[2]
+
+@ucache(preferred_engine="redis")
+def slow(x):
+    with (folder / "calls.log").open("a") as fh:
+        fh.write(me + "\\n")
+    time.sleep(0.5)  # a window in which every other process misses too
+    return x + 1
+
+(folder / f"ready-{me}").touch()
+deadline = time.monotonic() + 30
+while not (folder / "go").exists():
+    if time.monotonic() > deadline:
+        sys.exit("never told to go")
+    time.sleep(0.002)
+print(slow(1))
+"""
+
+
+@pytest.mark.slow
+def test_single_flight_across_four_processes(redis_url: str, tmp_path: Path) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(FLIGHT), str(tmp_path), str(i)],
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("ready-*"))) < 4:
+            assert time.monotonic() < deadline, "workers did not start"
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            time.sleep(0.01)
+        (tmp_path / "go").touch()
+        outs = [p.communicate(timeout=60) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], [err for _, err in outs]
+    assert [out.strip() for out, _ in outs] == ["2"] * 4
+    assert len((tmp_path / "calls.log").read_text().splitlines()) == 1
+    assert not list(raw(redis_url).scan_iter(match="twat_cache_lock:*"))  # released
+
+
+def test_crashed_lock_holder_blocks_only_until_timeout(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from twat_cache import ucache
+
+    monkeypatch.setenv("TWAT_CACHE_REDIS_LOCK_TIMEOUT", "1")
+    calls = []
+
+    @ucache(preferred_engine="redis")
+    def f(x: int) -> int:
+        calls.append(x)
+        return x + 1
+
+    store = store_of(f)
+    assert store.lock_timeout == 1.0
+    # what a holder that died mid-computation leaves behind: its lock, expiring after the timeout
+    raw(redis_url).set(store.lock_name((1,)), b"dead-holder-token", px=1000)
+    assert f(1) == 2
+    assert calls == [1]
+    assert f(1) == 2
+    assert calls == [1]
+
+
+# --- async ------------------------------------------------------------------------------------
+
+
+def test_async_eight_tasks_one_computation(redis_url: str) -> None:
+    from twat_cache import acache
+
+    calls = []
+
+    @acache(backend="redis", ttl=30)
+    async def fetch(x: int) -> dict[str, int]:
+        calls.append(x)
+        await asyncio.sleep(0.2)
+        return {"x": x}
+
+    assert fetch.cache_backend == "redis"
+
+    async def burst() -> list[dict[str, int]]:
+        return await asyncio.gather(*(fetch(7) for _ in range(8)))
+
+    assert asyncio.run(burst()) == [{"x": 7}] * 8
+    assert calls == [7]
+    assert asyncio.run(burst()) == [{"x": 7}] * 8  # a new event loop: a new async client
+    assert calls == [7]
+    (key,) = keys_of(fetch, redis_url)
+    assert 0 < raw(redis_url).pttl(key) <= 30_000
+    info = fetch.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (15, 1, 1)
+    assert fetch.cache_delete(7) is True
+    fetch.cache_clear()
+    assert fetch.cache_info().currsize == 0
+
+
+def test_ucache_on_coroutine_uses_async_store(redis_url: str) -> None:
+    from twat_cache import ucache
+    from twat_cache_redis._store import RedisAsyncStore
+
+    calls = []
+
+    @ucache(preferred_engine="redis")
+    async def f(x: int) -> None:
+        calls.append(x)
+
+    assert f.cache_backend == "redis"
+    assert isinstance(store_of(f), RedisAsyncStore)
+    assert asyncio.run(f(1)) is None
+    assert asyncio.run(f(1)) is None
+    assert calls == [1]
+
+
+ASYNC_FLIGHT = """
+import asyncio, sys, time
+from pathlib import Path
+from twat_cache import acache
+
+folder, me = Path(sys.argv[1]), sys.argv[2]
+
+@acache(backend="redis")
+async def slow(x):
+    with (folder / "calls.log").open("a") as fh:
+        fh.write(me + "\\n")
+    await asyncio.sleep(0.5)
+    return x + 1
+
+async def main():
+    (folder / f"ready-{me}").touch()
+    while not (folder / "go").exists():
+        await asyncio.sleep(0.002)
+    return await asyncio.gather(*(slow(1) for _ in range(4)))
+
+print(asyncio.run(main()))
+"""
+
+
+@pytest.mark.slow
+def test_async_single_flight_across_processes(redis_url: str, tmp_path: Path) -> None:
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(ASYNC_FLIGHT), str(tmp_path), str(i)],
+            env=dict(os.environ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(tmp_path.glob("ready-*"))) < 3:
+            assert time.monotonic() < deadline, "workers did not start"
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            time.sleep(0.01)
+        (tmp_path / "go").touch()
+        outs = [p.communicate(timeout=60) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
+    assert [out.strip() for out, _ in outs] == ["[2, 2, 2, 2]"] * 3
+    assert len((tmp_path / "calls.log").read_text().splitlines()) == 1
+
+
+# --- faults: the real server stops and comes back ------------------------------------------------
+
+
+@pytest.fixture
+def quick_retry(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Shorten the pause after a failed attempt so the tests need not wait a second."""
+    from twat_cache_redis import _store
+
+    monkeypatch.setattr(_store, "RETRY_INTERVAL", 0.2)
+    return 0.2
+
+
+def test_server_down_at_decoration_then_back(
+    private_redis: RedisServer, quick_retry: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    from twat_cache import ucache
+
+    caplog.set_level(logging.INFO, logger="twat_cache")
+    private_redis.stop()
+    calls = []
+
+    @ucache(preferred_engine="redis", redis_url=private_redis.url)
+    def f(x: int) -> int:
+        calls.append(x)
+        return x * 3
+
+    assert f.cache_backend == "redis"  # decoration did not need the server
+    for _ in range(3):
+        assert f(1) == 3
+        time.sleep(quick_retry)  # let the store try again each time: still one warning
+    assert calls == [1, 1, 1]
+    warned = warnings_in(caplog)
+    assert len(warned) == 1, warned
+    assert "unreachable" in warned[0]
+    assert str(private_redis.port) in warned[0]
+
+    private_redis.start()
+    time.sleep(quick_retry)
+    assert f(1) == 3  # computed and stored
+    assert f(1) == 3  # a hit
+    assert calls == [1, 1, 1, 1]
+    assert len(warnings_in(caplog)) == 1
+    assert any("answers again" in r.getMessage() for r in caplog.records)
+    assert len(store_of(f)) == 1
+
+
+def test_server_dies_between_calls_then_back(
+    private_redis: RedisServer, quick_retry: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    from twat_cache import ucache
+
+    calls = []
+
+    @ucache(preferred_engine="redis", redis_url=private_redis.url)
+    def f(x: int) -> int:
+        calls.append(x)
+        return x + 100
+
+    assert f(1) == f(1) == 101
+    assert calls == [1]
+    private_redis.stop()
+    assert f(1) == 101
+    assert f(2) == 102
+    assert f(2) == 102
+    assert calls == [1, 1, 2, 2]
+    assert f.cache_info().currsize == 0  # len() fails while down; cache_info still answers
+    warned = warnings_in(caplog)
+    assert len(warned) == 1, warned
+
+    private_redis.start()  # same port, empty (nothing was saved)
+    time.sleep(quick_retry)
+    assert f(3) == 103
+    assert f(3) == 103
+    assert calls == [1, 1, 2, 2, 3]
+    assert len(warnings_in(caplog)) == 1
+
+
+def test_async_server_down_then_back(
+    private_redis: RedisServer, quick_retry: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    from twat_cache import acache
+
+    calls = []
+
+    @acache(backend="redis", redis_url=private_redis.url)
+    async def f(x: int) -> int:
+        calls.append(x)
+        await asyncio.sleep(0)
+        return -x
+
+    assert asyncio.run(f(1)) == -1
+    assert asyncio.run(f(1)) == -1
+    assert calls == [1]
+    private_redis.stop()
+
+    async def burst() -> list[int]:
+        return await asyncio.gather(*(f(2) for _ in range(4)))
+
+    assert asyncio.run(burst()) == [-2] * 4
+    assert asyncio.run(f(2)) == -2
+    assert calls == [1, 2, 2]
+    assert len(warnings_in(caplog)) == 1, warnings_in(caplog)
+
+    private_redis.start()
+    time.sleep(quick_retry)
+    assert asyncio.run(f(3)) == -3
+    assert asyncio.run(f(3)) == -3
+    assert calls == [1, 2, 2, 3]
+    assert len(warnings_in(caplog)) == 1
