@@ -93,6 +93,11 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
             continue
         try:
             state.clear()
+            # A folder may hold other functions' entries (other processes, earlier runs): a
+            # store that can, drops everything in its folder while it has it open.
+            clear_all = getattr(state.store, "clear_all", None)
+            if folder is not None and clear_all is not None:
+                clear_all()
         except Exception as exc:
             logger.warning("twat_cache: clearing %s failed: %s", state.name, exc)
         if folder is not None:
