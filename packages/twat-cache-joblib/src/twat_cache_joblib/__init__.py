@@ -1,4 +1,9 @@
-"""twat-cache backend plugin for joblib: registers the `joblib` backend.
+"""twat-cache backend plugin for joblib: registers the `joblib` backend (behind `fcache`).
+
+Each call's result is one file written with `joblib.dump` (NumPy arrays as raw buffers,
+optional compression, optional memory-mapped loads) and authenticated with the core's storage
+envelope. TTL is native (the deadline is in the file's authenticated trailer); `maxsize`
+counts files and evicts the least recently read ("lru", "ttl") or the oldest ("fifo").
 
 Importing this module must not import joblib itself: the store lives in `_store` and is
 imported only when a cache is opened.
@@ -11,11 +16,11 @@ __version__ = "3.0.0"
 BACKEND = BackendSpec(
     name="joblib",
     kinds=frozenset({"file"}),
-    policies=frozenset({"lru", "ttl"}),
+    policies=frozenset({"lru", "fifo", "ttl"}),
     persistent=True,
-    native_ttl=False,
+    native_ttl=True,
     opener="twat_cache_joblib._store:open_store",
     requires=("joblib",),
-    description="joblib: NumPy-friendly files",
+    description="joblib: one authenticated joblib file per call; NumPy-friendly, compression, mmap",
     distribution="twat-cache-joblib",
 )

@@ -1,0 +1,458 @@
+"""The joblib store: one authenticated joblib file per call, in the folder of a `joblib.Memory`.
+
+Values are written with `joblib.dump` (NumPy arrays as raw buffers, optional zlib compression)
+and read with `joblib.load` (optionally memory-mapped), so large arrays store and load the way
+joblib does it. `native` is the `joblib.Memory` whose store folder (`<folder>/joblib`) holds the
+entries; each function gets `<folder>/joblib/<function>-<hash>/<code>/<key digest>.jbl`.
+
+A file is joblib's own bytes followed by a trailer: a `twat_cache.storage` envelope (HMAC-SHA256
+bound to the entry's key digest) over the payload's length, SHA-256, expiry deadline and flags,
+then the trailer's length and a magic. The payload comes first so that an uncompressed file is
+a plain joblib file that `joblib.load(path, mmap_mode=...)` can map at its own offsets; the
+unpickler stops at the pickle's end and never reads the trailer. Nothing is unpickled (or
+mapped) before the trailer's HMAC and the payload's digest match. Files are written to a
+private temporary file, fsynced and renamed into place. TTL is native (the deadline lives in
+the authenticated trailer, so an expired entry is dropped without loading it); `maxsize` counts
+the files and evicts the least recently used (or, for policy "fifo", the oldest).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import io
+import logging
+import mmap
+import os
+import pickle
+import re
+import shutil
+import struct
+import tempfile
+import time
+from collections.abc import Hashable
+from pathlib import Path
+from typing import Any
+
+import joblib
+from filelock import FileLock
+
+from twat_cache.config import CacheConfig
+from twat_cache.keys import stable_digest
+from twat_cache.paths import FILE_MODE, cache_root, secure_dir
+from twat_cache.registry import StoreContext
+from twat_cache.storage import CorruptEntry, seal, unseal
+
+logger = logging.getLogger("twat_cache")
+
+__all__ = ["JoblibStore", "open_store"]
+
+SUFFIX = ".jbl"
+MAGIC = b"TWJ1"
+FORMAT = 1
+TAIL = struct.Struct(">I4s")  # trailer length, magic
+COMPRESSED = 1
+ENCRYPTED = 2
+#: The payload holds no joblib array wrapper: it is a standard pickle that the C unpickler reads
+#: exactly like joblib's (pure-Python) one, several times faster.
+PLAIN = 4
+#: In every pickle joblib writes with an array inside (`NumpyArrayWrapper`, old `NDArrayWrapper`).
+_WRAPPER = b"ArrayWrapper"
+LOCKS = ".locks"
+TMP_PREFIX = ".tmp-"
+#: A temporary file older than this is a crashed writer's leftover; `clear()` removes it.
+STALE_TMP_SECONDS = 600.0
+#: Code folder of a function cached without `check_code`.
+ANY_CODE = "any"
+
+
+class _HashingWriter:
+    """A write-only file wrapper that hashes and counts what joblib writes through it.
+
+    `tell()` is forwarded because joblib aligns array buffers on the file's real offsets,
+    which is what lets an uncompressed entry be memory-mapped later. `arrays` tells whether
+    joblib wrote an array wrapper (the name of its class appears in the stream).
+    """
+
+    __slots__ = ("_file", "_hash", "_tail", "arrays", "size")
+
+    def __init__(self, file: io.BufferedWriter) -> None:
+        self._file = file
+        self._hash = hashlib.sha256()
+        self._tail = b""
+        self.arrays = False
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        """Write `data` to the file and add it to the digest."""
+        self._hash.update(data)
+        if not self.arrays:
+            chunk = self._tail + bytes(data)  # a name split across two writes is found too
+            self.arrays = _WRAPPER in chunk
+            self._tail = chunk[-len(_WRAPPER) :]
+        written = self._file.write(data)
+        self.size += written
+        return written
+
+    def tell(self) -> int:
+        """The file's current offset."""
+        return self._file.tell()
+
+    def flush(self) -> None:
+        """Flush the underlying file."""
+        self._file.flush()
+
+    def digest(self) -> bytes:
+        """SHA-256 of everything written so far."""
+        return self._hash.digest()
+
+
+def _function_dir_name(base: str) -> str:
+    """A readable, collision-free folder name for a function's `module:qualname`."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", base).strip("._")[:80] or "function"
+    return f"{slug}-{hashlib.sha256(base.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
+
+
+class JoblibStore:
+    """A file store for one function on joblib's persistence, with authenticated entries.
+
+    `native` is the `joblib.Memory` of the cache folder. `folder` is this function's entry
+    folder (for the current code version when `check_code` is on). `get` returns `default`
+    for a missing, expired, corrupt or tampered entry (the latter two are logged and deleted).
+    """
+
+    def __init__(self, config: CacheConfig, context: StoreContext) -> None:
+        if context.folder is None:
+            raise ValueError("context.folder: the joblib backend needs a cache folder, got None")
+        compress = config.compress
+        self._flags = (COMPRESSED if compress else 0) | (ENCRYPTED if config.encrypt else 0)
+        self.mmap_mode = config.mmap_mode
+        if self.mmap_mode is not None and self._flags:
+            logger.warning(
+                "twat_cache: %s: mmap_mode=%r is ignored because entries are %s; "
+                "results are loaded into memory",
+                context.name,
+                self.mmap_mode,
+                "encrypted" if config.encrypt else "compressed",
+            )
+            self.mmap_mode = None
+        self.native = joblib.Memory(
+            location=os.fspath(context.folder),
+            mmap_mode=self.mmap_mode,
+            compress=compress,
+            verbose=0,
+        )
+        location = Path(self.native.store_backend.location)
+        secure_dir(location)  # joblib creates it with the umask's mode
+        _make_private(Path(context.folder) / ".gitignore")  # written by joblib (umask's mode)
+        namespace = context.namespace
+        base, code = namespace, ANY_CODE
+        if config.check_code:
+            # The core appends "@<code fingerprint>" to the namespace when check_code is on.
+            head, sep, tail = namespace.rpartition("@")
+            if sep and head:
+                base, code = head, tail
+        function_dir = secure_dir(location / _function_dir_name(base))
+        self.folder = secure_dir(function_dir / code)
+        _remove_other_versions(function_dir, code)
+        self.namespace = namespace
+        self.maxsize = config.maxsize
+        self.ttl = config.ttl
+        self.compress: bool | int = compress
+        self.encrypt = config.encrypt
+        self._root = cache_root()  # the secret's key file lives here; fixed when opened
+        self._prefix = os.fspath(self.folder) + os.sep
+        self._locks = self.folder / LOCKS
+        self._recency = config.policy != "fifo"  # LRU-like policies record reads in atime
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, key: Hashable, default: Any) -> Any:
+        """Return the value stored for `key`, or `default` (missing, expired, corrupt)."""
+        hash(key)  # arrays, DataFrames, lists: TypeError, so the core retries with a canonical key
+        digest = stable_digest(self.namespace, key)
+        path = self._prefix + digest + SUFFIX
+        try:
+            file = open(path, "rb", buffering=0)  # noqa: SIM115  (closed below)
+        except FileNotFoundError:
+            return default
+        try:
+            with file:
+                if self.mmap_mode is not None:
+                    return self._get_mapped(file, path, digest, default)
+                data = file.readall()
+                if self.maxsize is not None and self._recency:
+                    _touch(path, os.fstat(file.fileno()))
+            n, flags, deadline = self._check(data, digest)
+            if deadline is not None and deadline < time.time():
+                self._unlink(path)
+                return default
+            return self._load(data, n, flags, digest)
+        except CorruptEntry as exc:
+            self._discard(path, exc)
+            return default
+
+    def _get_mapped(self, file: Any, path: str, digest: str, default: Any) -> Any:
+        """Verify an entry through a read-only map of the open file, then let joblib map it."""
+        info = os.fstat(file.fileno())
+        if info.st_size < TAIL.size:
+            raise CorruptEntry("truncated entry")
+        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            n, flags, deadline = self._check(view, digest)
+            if deadline is not None and deadline < time.time():
+                self._unlink(path)
+                return default
+            if flags:  # no arrays to map, or compressed/encrypted: load in memory
+                return self._load(view[:n], n, flags, digest)
+        if self.maxsize is not None and self._recency:
+            _touch(path, info)
+        # joblib maps by path: make sure the path still names the file verified above, so the
+        # unpickler never reads bytes that were not authenticated.
+        now = os.stat(path)
+        if (now.st_ino, now.st_dev, now.st_size, now.st_mtime_ns) != (
+            info.st_ino,
+            info.st_dev,
+            info.st_size,
+            info.st_mtime_ns,
+        ):
+            return default  # replaced meanwhile by another writer: a miss, not corruption
+        try:
+            return joblib.load(path, mmap_mode=self.mmap_mode)
+        except Exception as exc:
+            raise _unloadable(exc) from exc
+
+    def _check(self, data: bytes | mmap.mmap, digest: str) -> tuple[int, int, float | None]:
+        """Authenticate an entry; return (payload length, flags, deadline) or raise CorruptEntry."""
+        size = len(data)
+        if size < TAIL.size:
+            raise CorruptEntry("truncated entry")
+        length, magic = TAIL.unpack_from(data, size - TAIL.size)
+        start = size - TAIL.size - length
+        if magic != MAGIC or start < 0:
+            raise CorruptEntry("not a twat-cache joblib entry (bad trailer or truncated)")
+        trailer = data[start : size - TAIL.size]
+        meta = unseal(trailer, context=self._context(digest), root=self._root)
+        try:
+            version, n, sha, deadline, flags = meta
+        except (TypeError, ValueError) as exc:
+            raise CorruptEntry("malformed entry trailer") from exc
+        if version != FORMAT or n != start:
+            raise CorruptEntry("entry trailer does not match the file (truncated, other format)")
+        with memoryview(data) as whole, whole[:n] as payload:
+            actual = hashlib.sha256(payload).digest()
+        if not hmac.compare_digest(actual, sha):
+            raise CorruptEntry("payload does not match its authenticated digest (tampered)")
+        return n, flags, deadline
+
+    def _load(self, data: bytes, n: int, flags: int, digest: str) -> Any:
+        """Unpickle a verified payload with joblib (decrypting it first when it is sealed)."""
+        try:
+            if flags & PLAIN:
+                with memoryview(data) as whole, whole[:n] as payload:
+                    return pickle.loads(payload)  # authenticated by _check
+            if flags & ENCRYPTED:
+                with memoryview(data) as whole, whole[:n] as payload:
+                    context = self._context(digest, payload=True)
+                    raw = unseal(payload, context=context, root=self._root)
+                return joblib.load(io.BytesIO(raw))
+            if flags & COMPRESSED:
+                # joblib's zlib reader does not stop at the stream's end: give it the payload only.
+                with memoryview(data) as whole, whole[:n] as payload:
+                    stream = io.BytesIO(payload)
+                return joblib.load(stream)
+            # An uncompressed pickle ends at its STOP opcode, so the trailer is never read; and
+            # BytesIO shares a bytes object instead of copying it.
+            return joblib.load(io.BytesIO(data))
+        except CorruptEntry:
+            raise
+        except Exception as exc:  # authenticated but unloadable (e.g. a class that was removed)
+            raise _unloadable(exc) from exc
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def set(self, key: Hashable, value: Any) -> None:
+        """Store `value` for `key` (atomically; evicting beyond `maxsize`).
+
+        Raises whatever pickling raises for a value joblib cannot store; no file is left behind.
+        """
+        hash(key)
+        digest = stable_digest(self.namespace, key)
+        path = self._prefix + digest + SUFFIX
+        deadline = None if self.ttl is None else time.time() + self.ttl
+        fd, tmp = self._mkstemp()
+        try:
+            with open(fd, "wb") as file:
+                sink = _HashingWriter(file)
+                if self.encrypt:
+                    buffer = io.BytesIO()
+                    joblib.dump(value, buffer, compress=self.compress)
+                    sealed = seal(
+                        buffer.getvalue(),
+                        context=self._context(digest, payload=True),
+                        encrypt=True,
+                        root=self._root,
+                    )
+                    del buffer
+                    sink.write(sealed)
+                else:
+                    joblib.dump(value, sink, compress=self.compress)
+                flags = self._flags if self._flags or sink.arrays else PLAIN
+                trailer = seal(
+                    (FORMAT, sink.size, sink.digest(), deadline, flags),
+                    context=self._context(digest),
+                    root=self._root,
+                )
+                file.write(trailer)
+                file.write(TAIL.pack(len(trailer), MAGIC))
+                file.flush()
+                os.fsync(file.fileno())
+            stamp = time.time_ns()  # explicit times: eviction order must not depend on fs clocks
+            os.utime(tmp, ns=(stamp, stamp))
+            os.replace(tmp, path)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        if self.maxsize is not None:
+            self._evict(self.maxsize)
+
+    def _mkstemp(self) -> tuple[int, str]:
+        """A private (0o600) temporary file in the entry folder, recreating a removed folder."""
+        try:
+            return tempfile.mkstemp(prefix=TMP_PREFIX, suffix=SUFFIX + ".part", dir=self.folder)
+        except FileNotFoundError:  # another process cleared the folder away
+            secure_dir(self.folder)
+            return tempfile.mkstemp(prefix=TMP_PREFIX, suffix=SUFFIX + ".part", dir=self.folder)
+
+    def _evict(self, maxsize: int) -> None:
+        """Drop the least recently used (or, for fifo, the oldest) entries beyond `maxsize`."""
+        entries: list[tuple[int, int, str]] = []
+        with os.scandir(self.folder) as scan:
+            for entry in scan:
+                if entry.name.endswith(SUFFIX) and not entry.name.startswith(TMP_PREFIX):
+                    try:
+                        info = entry.stat()
+                    except FileNotFoundError:
+                        continue
+                    used = info.st_atime_ns if self._recency else info.st_mtime_ns
+                    entries.append((used, info.st_mtime_ns, entry.path))
+        excess = len(entries) - maxsize
+        if excess <= 0:
+            return
+        entries.sort()
+        for _, _, path in entries[:excess]:
+            self._unlink(path)
+
+    # -- the rest of the Store protocol ---------------------------------------------------------
+
+    def delete(self, key: Hashable) -> bool:
+        """Drop `key`'s entry; True if there was one."""
+        hash(key)
+        return self._unlink(self._prefix + stable_digest(self.namespace, key) + SUFFIX)
+
+    def clear(self) -> None:
+        """Drop every entry of this function (other functions in the folder keep theirs)."""
+        cutoff = time.time() - STALE_TMP_SECONDS
+        try:
+            scan = os.scandir(self.folder)
+        except FileNotFoundError:
+            return
+        with scan:
+            for entry in scan:
+                name = entry.name
+                if name.startswith(TMP_PREFIX):
+                    try:  # a writer's file in progress is left alone unless long abandoned
+                        if entry.stat().st_mtime < cutoff:
+                            _unlink_quietly(entry.path)
+                    except FileNotFoundError:
+                        pass
+                elif name.endswith(SUFFIX):
+                    _unlink_quietly(entry.path)
+        shutil.rmtree(self._locks, ignore_errors=True)
+
+    def __len__(self) -> int:
+        try:
+            scan = os.scandir(self.folder)
+        except FileNotFoundError:
+            return 0
+        with scan:
+            return sum(
+                1 for e in scan if e.name.endswith(SUFFIX) and not e.name.startswith(TMP_PREFIX)
+            )
+
+    def flight_lock(self, key: Hashable) -> FileLock:
+        """A per-key file lock, so one process computes a missing entry while the others wait."""
+        digest = stable_digest(self.namespace, key)
+        try:
+            os.mkdir(self._locks, 0o700)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:  # the whole folder was cleared away meanwhile
+            secure_dir(self._locks)
+        return FileLock(os.fspath(self._locks / (digest + ".lock")), mode=FILE_MODE)
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _context(digest: str, *, payload: bool = False) -> bytes:
+        """What an envelope is bound to: the entry's key digest (and which envelope it is)."""
+        return (b"joblib-payload\x00" if payload else b"joblib\x00") + digest.encode()
+
+    def _unlink(self, path: str) -> bool:
+        """Remove an entry file and its lock file; True if the entry existed."""
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        name = os.path.basename(path)[: -len(SUFFIX)]
+        _unlink_quietly(os.fspath(self._locks / (name + ".lock")))
+        return True
+
+    def _discard(self, path: str, exc: Exception) -> None:
+        """Log and delete a corrupt or tampered entry, so the call recomputes it."""
+        logger.warning("twat_cache: dropping unreadable cache file %s: %s", path, exc)
+        _unlink_quietly(path)
+
+
+def _unloadable(exc: Exception) -> CorruptEntry:
+    """An authenticated entry joblib cannot load (e.g. its class was removed): drop it."""
+    return CorruptEntry(f"joblib could not load the entry: {type(exc).__name__}: {exc}")
+
+
+def _touch(path: str, info: os.stat_result) -> None:
+    """Record a read in the file's atime (kept explicitly: relatime/noatime mounts skip it)."""
+    with contextlib.suppress(OSError):
+        os.utime(path, ns=(time.time_ns(), info.st_mtime_ns))
+
+
+def _make_private(path: Path) -> None:
+    """Give a file joblib created the cache's file mode (0o600)."""
+    with contextlib.suppress(OSError):
+        path.chmod(FILE_MODE)
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+def _remove_other_versions(function_dir: Path, code: str) -> None:
+    """Delete entries a function stored under other code versions (`check_code`).
+
+    Those entries can never be read again (their keys include the old code's fingerprint), so
+    keeping them would only fill the disk and be counted by nobody.
+    """
+    try:
+        scan = os.scandir(function_dir)
+    except FileNotFoundError:
+        return
+    with scan:
+        stale = [e.path for e in scan if e.name != code and e.is_dir(follow_symlinks=False)]
+    for path in stale:
+        logger.debug("twat_cache: removing entries of another code version: %s", path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def open_store(config: CacheConfig, context: StoreContext) -> JoblibStore:
+    """Open the joblib store for one function (the registry's opener)."""
+    return JoblibStore(config, context)
