@@ -1,0 +1,86 @@
+"""The documentation site: every page is in the nav, and `mkdocs build --strict` succeeds.
+
+The builds run only where the docs dependency group is installed (`uv sync --group docs`);
+they build into temporary folders, from a temporary copy when the benchmark table is faked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+needs_mkdocs = pytest.mark.skipif(
+    find_spec("mkdocs") is None or find_spec("mkdocstrings_handlers") is None,
+    reason="needs the docs dependency group (mkdocs, mkdocs-material, mkdocstrings)",
+)
+
+
+def test_every_page_is_in_the_nav() -> None:
+    config = (REPO / "mkdocs.yml").read_text()
+    in_nav = set(re.findall(r":\s*([\w-]+\.md)\s*$", config, re.MULTILINE))
+    pages = {p.name for p in DOCS.glob("*.md")}
+    assert pages == in_nav
+
+
+def test_the_pages_the_issue_asks_for() -> None:
+    text = {p.stem: p.read_text() for p in DOCS.glob("*.md")}
+    assert "## Quick start" in text["index"]
+    for decorator in ("mcache", "bcache", "fcache", "acache", "ucache"):
+        assert f"## `{decorator}`" in text["decorators"]
+    assert "fallback" in text["backends"].lower()
+    assert "::: twat_cache.config.CacheConfig" in text["reference"]
+    assert "stable_digest" in text["keys"]
+    for topic in ("HMAC", "TWAT_CACHE_SECRET", "0o700", "0o600", "encrypt=True"):
+        assert topic in text["security"]
+    for command in ("backends", "list", "clear", "prune", "path"):
+        assert f"## `{command}" in text["cli"]
+    assert '--8<-- "benchmarks/results/latest.md"' in text["benchmarks"]
+
+
+def _build(cwd: Path, site: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "--site-dir", str(site)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+@needs_mkdocs
+def test_the_site_builds_strict(tmp_path: Path) -> None:
+    _build(REPO, tmp_path / "site")
+    reference = (tmp_path / "site" / "reference" / "index.html").read_text()
+    assert "Cache in memory: cachebox, else cachetools" in reference  # mcache's docstring
+    assert "CacheConfig" in reference
+
+
+@needs_mkdocs
+def test_the_benchmark_table_is_included(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copytree(DOCS, work / "docs")
+    shutil.copy(REPO / "mkdocs.yml", work / "mkdocs.yml")
+    (work / "packages").symlink_to(REPO / "packages")
+    results = work / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    (results / "latest.md").write_text(
+        "| measure | ratio |\n|---|---|\n| mcache hit vs cachebox.cached | 0.93x-unique-marker |\n"
+    )
+    _build(work, tmp_path / "site")
+    page = (tmp_path / "site" / "benchmarks" / "index.html").read_text()
+    assert "0.93x-unique-marker" in page
