@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import inspect
 import io
 import logging
 import mmap
@@ -63,6 +64,13 @@ LOCKS = ".locks"
 TMP_PREFIX = ".tmp-"
 #: A temporary file older than this is a crashed writer's leftover; `clear()` removes it.
 STALE_TMP_SECONDS = 600.0
+#: Keep arrays exactly as stored (joblib would byte-swap big-endian arrays to native order);
+#: a cache returns what the function returned. Older joblib versions lack the option.
+_EXACT: dict[str, Any] = (
+    {"ensure_native_byte_order": False}
+    if "ensure_native_byte_order" in inspect.signature(joblib.load).parameters
+    else {}
+)
 #: Code folder of a function cached without `check_code`.
 ANY_CODE = "any"
 
@@ -255,15 +263,15 @@ class JoblibStore:
                 with memoryview(data) as whole, whole[:n] as payload:
                     context = self._context(digest, payload=True)
                     raw = unseal(payload, context=context, root=self._root)
-                return joblib.load(io.BytesIO(raw))
+                return joblib.load(io.BytesIO(raw), **_EXACT)
             if flags & COMPRESSED:
                 # joblib's zlib reader does not stop at the stream's end: give it the payload only.
                 with memoryview(data) as whole, whole[:n] as payload:
                     stream = io.BytesIO(payload)
-                return joblib.load(stream)
+                return joblib.load(stream, **_EXACT)
             # An uncompressed pickle ends at its STOP opcode, so the trailer is never read; and
             # BytesIO shares a bytes object instead of copying it.
-            return joblib.load(io.BytesIO(data))
+            return joblib.load(io.BytesIO(data), **_EXACT)
         except CorruptEntry:
             raise
         except Exception as exc:  # authenticated but unloadable (e.g. a class that was removed)
@@ -369,6 +377,64 @@ class JoblibStore:
                 elif name.endswith(SUFFIX):
                     _unlink_quietly(entry.path)
         shutil.rmtree(self._locks, ignore_errors=True)
+
+    def clear_all(self) -> None:
+        """Drop every entry in this cache folder, whichever function (or code version) wrote it.
+
+        joblib's own items in the folder (`native`'s store) are cleared too.
+        """
+        location = self.folder.parent.parent
+        with os.scandir(location) as scan:
+            children = [e.path for e in scan if e.is_dir(follow_symlinks=False)]
+        for path in children:
+            shutil.rmtree(path, ignore_errors=True)
+        secure_dir(self.folder)
+
+    def prune(self) -> int:
+        """Delete the expired (and the unreadable) entries in this cache folder; return how many.
+
+        Only each file's authenticated trailer is read, never its payload.
+        """
+        removed = 0
+        now = time.time()
+        for root, _dirs, files in os.walk(self.folder.parent.parent):
+            for name in files:
+                if not name.endswith(SUFFIX) or name.startswith(TMP_PREFIX):
+                    continue
+                path = os.path.join(root, name)
+                try:
+                    deadline = self._deadline(path, name[: -len(SUFFIX)])
+                except FileNotFoundError:
+                    continue
+                except (CorruptEntry, OSError) as exc:
+                    self._discard(path, exc)
+                    removed += 1
+                    continue
+                if deadline is not None and deadline < now and self._unlink(path):
+                    removed += 1
+        return removed
+
+    def _deadline(self, path: str, digest: str) -> float | None:
+        """The authenticated expiry deadline of an entry file, reading only its trailer."""
+        with open(path, "rb", buffering=0) as file:
+            size = os.fstat(file.fileno()).st_size
+            if size < TAIL.size:
+                raise CorruptEntry("truncated entry")
+            file.seek(size - TAIL.size)
+            length, magic = TAIL.unpack(file.read(TAIL.size))
+            start = size - TAIL.size - length
+            if magic != MAGIC or start < 0:
+                raise CorruptEntry("not a twat-cache joblib entry (bad trailer or truncated)")
+            file.seek(start)
+            trailer = file.read(length)
+        meta = unseal(trailer, context=self._context(digest), root=self._root)
+        try:
+            version, n, _sha, deadline, _flags = meta
+        except (TypeError, ValueError) as exc:
+            raise CorruptEntry("malformed entry trailer") from exc
+        if version != FORMAT or n != start:
+            raise CorruptEntry("entry trailer does not match the file (truncated, other format)")
+        return deadline  # type: ignore[no-any-return]
 
     def __len__(self) -> int:
         try:
