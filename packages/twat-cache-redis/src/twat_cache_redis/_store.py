@@ -392,7 +392,8 @@ class RedisAsyncStore(_RedisBase):
         if health.down and not health.usable():
             return default
         name = self.prefix + digest
-        client = await self.aclient()
+        entry = self._aclients.get(asyncio.get_running_loop())
+        client = entry[0] if entry is not None else await self.aclient()
         try:
             blob = await client.get(name)
         except _UNREACHABLE as exc:
