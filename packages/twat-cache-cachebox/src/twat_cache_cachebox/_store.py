@@ -55,12 +55,17 @@ def make_native(maxsize: int | None, policy: str, ttl: float | None) -> tuple[An
 
 
 class CacheboxStore:
-    """A store over one cachebox cache; `get` is the cache's own Rust `get`."""
+    """A store over one cachebox cache; `get` is the cache's own Rust `get`.
 
-    __slots__ = ("get", "native")
+    `mapping` is the cache itself: its `[key]` is `get` with KeyError for a miss (same recency
+    and frequency bookkeeping, same expiry), and the core's hot path subscripts it directly.
+    """
+
+    __slots__ = ("get", "mapping", "native")
 
     def __init__(self, native: Any) -> None:
         self.native = native
+        self.mapping = native
         # The bound Rust method: no Python frame between the wrapper and the lookup.
         self.get: Callable[[Hashable, Any], Any] = native.get
 

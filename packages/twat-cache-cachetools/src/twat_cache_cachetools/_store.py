@@ -67,12 +67,15 @@ def _backing_dict(native: Any) -> dict[Hashable, Any] | None:
 class CachetoolsStore:
     """A thread-safe store over one cachetools cache; every mutation holds the store's lock."""
 
-    __slots__ = ("_lock", "get", "native")
+    __slots__ = ("_lock", "get", "mapping", "native")
 
     def __init__(self, native: Any, *, unbounded: bool) -> None:
         self.native = native
         self._lock = lock = threading.Lock()
         data = _backing_dict(native) if unbounded else None
+        # `mapping` (subscripted by the core's hot path, KeyError for a miss) only where a
+        # read needs no lock: the backing dict of an unbounded cache.
+        self.mapping: dict[Hashable, Any] | None = data
         if data is not None:
             # No eviction ever happens, so skipping the order bookkeeping changes nothing.
             self.get: Callable[[Hashable, Any], Any] = data.get

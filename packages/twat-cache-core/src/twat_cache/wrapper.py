@@ -9,10 +9,12 @@ storing, and the warnings.
 
 from __future__ import annotations
 
+import builtins
 import functools
 import logging
 import threading
 from collections.abc import Callable, Hashable
+from keyword import iskeyword
 from typing import Any, NamedTuple
 
 from twat_cache.config import CacheConfig
@@ -192,35 +194,143 @@ def _lookup(state: CacheState, key: Hashable) -> Any:
         return MISS
 
 
+_NO_KWARGS: dict[str, Any] = {}
+_PREFIX = "_tc_"
+# What a failed lookup was, for the slow path (set outside the handler so that an exception
+# from the function itself is not chained to the lookup's KeyError/TypeError).
+_UNHASHABLE: Any = object()
+_FAILED: Any = object()
+
+
+def _lookup_source(mapping: bool, indent: str) -> list[str]:
+    """Lines of the hot path after `_tc_key` is made.
+
+    A hit returns; anything else falls through with `_tc_value` set to MISS, _UNHASHABLE or
+    _FAILED.
+    """
+    lines = ["try:"]
+    if mapping:  # subscript: no argument parsing; KeyError is a miss
+        lines += ["    _tc_value = _tc_map[_tc_key]"]
+        lines += ["except KeyError:", "    _tc_value = _tc_MISS"]
+    else:
+        lines += ["    _tc_value = _tc_get(_tc_key, _tc_MISS)"]
+    lines += [
+        "except TypeError:",
+        "    _tc_value = _tc_UNHASHABLE",
+        "except Exception:",
+        "    _tc_value = _tc_FAILED",
+        "else:",
+    ]
+    if mapping:
+        lines += ["    _tc_state.hits += 1", "    return _tc_value"]
+    else:
+        lines += [
+            "    if _tc_value is not _tc_MISS:",
+            "        _tc_state.hits += 1",
+            "        return _tc_value",
+        ]
+    return [indent + line for line in lines]
+
+
+def _exact_source(func: Callable[..., Any], keymaker: KeyMaker, mapping: bool) -> str | None:
+    """Source of a hit path with `func`'s own positional signature, or None if it has none.
+
+    For a function of positional parameters only (no *args, **kwargs, keyword-only ones, no
+    `typed`), Python's own C-level argument binding does KeyMaker's work: `f(1)`, `f(a=1)` and
+    `f(1, b=2)` all arrive as `a, b` with the default filled in, and the key is `(a, b)`, the
+    same tuple KeyMaker makes. So a hit is one tuple display and one store lookup, with no
+    `*args`/`**kwargs` packing and no key plan. Names the generated code uses start with
+    `_tc_`; a parameter named so (or a signature that is not plain identifiers) keeps the
+    generic wrapper.
+    """
+    if keymaker.varargs or keymaker.kwonly or keymaker.varkw or keymaker.typed:
+        return None
+    names = keymaker.names
+    for name in names:
+        if not name.isidentifier() or iskeyword(name) or name.startswith(_PREFIX):
+            return None
+    fname = getattr(func, "__name__", "")
+    if not (isinstance(fname, str) and fname.isidentifier()) or iskeyword(fname):
+        fname = "wrapper"
+    if fname.startswith(_PREFIX):
+        fname = "wrapper"
+    params = []
+    for i, name in enumerate(names):
+        params.append(f"{name}=_tc_d{i}" if name in keymaker.defaults else name)
+        last_posonly = i + 1 == len(names) or names[i + 1] not in keymaker.posonly
+        if name in keymaker.posonly and last_posonly:
+            params.append("/")
+    key = f"({', '.join(names)},)" if names else "()"
+    defaults = "".join(f", _tc_d{i}" for i, n in enumerate(names) if n in keymaker.defaults)
+    lines = [
+        "def _tc_make(_tc_get, _tc_map, _tc_MISS, _tc_UNHASHABLE, _tc_FAILED, _tc_state,"
+        f" _tc_slow, _tc_none{defaults}):",
+        f"    def {fname}({', '.join(params)}):",
+        f"        _tc_key = {key}",
+        *_lookup_source(mapping, "        "),
+        "        return _tc_slow(_tc_key, _tc_key, _tc_none, _tc_value)",
+        f"    return {fname}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def _build_sync(
     func: Callable[..., Any], state: CacheState, keymaker: KeyMaker
 ) -> Callable[..., Any]:
-    get = state.store.get
+    store = state.store
+    get = store.get
+    # A store may offer `mapping`: an object whose `[key]` is its `get` with KeyError for a
+    # miss (cachebox's cache, a dict). Subscripting skips the call's argument parsing.
+    mapping = getattr(store, "mapping", None)
     fast_n = keymaker.npos if keymaker.fast and not keymaker.varargs else -1
+    # Keys of every other call shape (keywords, defaults left out): one compiled function
+    # per shape, looked up here without a Python frame for KeyMaker.__call__.
+    plans = keymaker.plans
     flights: dict[Hashable, _Flight] = {}
     flights_lock = threading.Lock()
     get_ident = threading.get_ident
-    flight_lock = getattr(state.store, "flight_lock", None)
+    flight_lock = getattr(store, "flight_lock", None)
 
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not kwargs and len(args) == fast_n:
-            key: Hashable = args
-        else:
-            key = _slow_key(state, keymaker, args, kwargs)
-            if key is None:
+    def generic(*args: Any, **kwargs: Any) -> Any:
+        if kwargs or len(args) != fast_n:
+            shape = (len(args), *kwargs)
+            try:
+                key: Hashable = plans[shape](args, kwargs)
+            except KeyError:  # a shape not seen yet: make its plan
+                key = _slow_key(state, keymaker, args, kwargs)
+                if key is None:
+                    return func(*args, **kwargs)
+            except _BadCall:  # does not bind: let Python raise its TypeError
                 return func(*args, **kwargs)
+        else:
+            key = args
         try:
             value = get(key, MISS)
         except TypeError:
-            key = _slow_key(state, keymaker, args, kwargs)
-            if key is None:
-                return func(*args, **kwargs)
-            value = _lookup(state, key)
+            value = _UNHASHABLE
         except Exception:
+            value = _FAILED
+        else:
+            if value is not MISS:
+                state.hits += 1
+                return value
+        return slow(key, args, kwargs, value)
+
+    def slow(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any], why: Any) -> Any:
+        """Finish a call whose lookup did not hit.
+
+        `why` is MISS (compute), _UNHASHABLE (an unhashable argument: canonicalize the key and
+        look again) or _FAILED (the store raised: read again, logged once, as a miss).
+        """
+        if why is not MISS:
+            if why is _UNHASHABLE:
+                key = _slow_key(state, keymaker, args, kwargs)
+                if key is None:
+                    return func(*args, **kwargs)
             value = _lookup(state, key)
-        if value is not MISS:
-            state.hits += 1
-            return value
+            if value is not MISS:
+                state.hits += 1
+                return value
         return miss(key, args, kwargs)
 
     def miss(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -266,4 +376,23 @@ def _build_sync(
         _store_result(state, key, value)
         return value
 
+    wrapper: Callable[..., Any] = generic
+    source = _exact_source(func, keymaker, mapping is not None)
+    if source is not None:
+        namespace: dict[str, Any] = {}
+        try:
+            exec(source, {"__builtins__": builtins}, namespace)  # source: see _exact_source
+        except SyntaxError:  # a __signature__ Python itself would not accept
+            pass
+        else:
+            defaults = [keymaker.defaults[n] for n in keymaker.names if n in keymaker.defaults]
+            wrapper = namespace["_tc_make"](
+                get, mapping, MISS, _UNHASHABLE, _FAILED, state, slow, _NO_KWARGS, *defaults
+            )
+            code = wrapper.__code__
+            if hasattr(code, "co_qualname"):  # 3.11+: binding errors name the function
+                qualname = getattr(func, "__qualname__", code.co_name)
+                if isinstance(qualname, str):
+                    changes: dict[str, Any] = {"co_qualname": qualname}
+                    wrapper.__code__ = code.replace(**changes)
     return wrapper
