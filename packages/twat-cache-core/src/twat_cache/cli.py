@@ -133,9 +133,10 @@ def _per_namespace(meta: dict[str, object], key: str, namespace: str) -> Any:
 def _opened_stores(folder: Path, meta: dict[str, object]) -> Iterator[list[tuple[str, Any]]]:
     """Open the store of every function the folder's marker lists, through the registry.
 
-    Raises `CommandError` when the backend is unknown or not installed. The configuration is
-    rebuilt from the marker (kind and ttl when recorded; otherwise the backend's first
-    persistent kind), which is all a store needs to find its entries.
+    Raises `CommandError` when the backend is unknown or not installed, or serves several
+    on-disk kinds and the marker does not record which one. The configuration is rebuilt from
+    the marker (`kind` and `ttl`, each a value or a {namespace: value} map, when recorded;
+    otherwise the backend's one on-disk kind), which is all a store needs to find its entries.
     """
     from twat_cache import registry  # noqa: PLC0415
     from twat_cache.config import CacheConfig  # noqa: PLC0415
@@ -148,13 +149,20 @@ def _opened_stores(folder: Path, meta: dict[str, object]) -> Iterator[list[tuple
         raise CommandError(f"backend {backend!r} is not installed")
     if not registry.is_usable(spec):
         raise CommandError(f"backend {backend!r} is registered but its library is missing")
-    persistent_kinds = [k for k in ("disk", "file", "async", "memory") if spec.serves(k)]
+    on_disk = [k for k in ("disk", "file") if spec.serves(k)]
     stores: list[tuple[str, Any]] = []
     try:
         for namespace in _namespaces(meta):
             kind = _per_namespace(meta, "kind", namespace)
             if not isinstance(kind, str) or not spec.serves(kind):
-                kind = persistent_kinds[0] if persistent_kinds else "disk"
+                if len(on_disk) > 1:
+                    # Opening the wrong kind would create that kind's files in the folder
+                    # (klepto: an SQL archive next to a directory archive): do not guess.
+                    raise CommandError(
+                        f"the marker does not say which kind of {backend} store "
+                        f"({' or '.join(on_disk)}) {namespace} uses"
+                    )
+                kind = on_disk[0] if on_disk else "disk"
             ttl = _per_namespace(meta, "ttl", namespace)
             config = CacheConfig(
                 kind=kind,
