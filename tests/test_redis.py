@@ -320,6 +320,23 @@ def test_tampered_or_moved_entry_is_a_logged_miss(
     assert any("corrupt" in m for m in warnings_in(caplog))
 
 
+def test_encrypted_entries(redis_url: str) -> None:
+    pytest.importorskip("cryptography")
+    from twat_cache import ucache
+
+    calls = []
+
+    @ucache(preferred_engine="redis", encrypt=True)
+    def secret(x: int) -> str:
+        calls.append(x)
+        return f"plain-text-marker-{x}"
+
+    assert secret(1) == secret(1) == "plain-text-marker-1"
+    assert calls == [1]
+    (key,) = keys_of(secret, redis_url)
+    assert b"plain-text-marker" not in raw(redis_url).get(key)
+
+
 def test_unpicklable_result_is_returned(redis_url: str, caplog: pytest.LogCaptureFixture) -> None:
     from twat_cache import ucache
 
