@@ -66,7 +66,13 @@ class Store(Protocol):
 
 @runtime_checkable
 class AsyncStore(Protocol):
-    """An asynchronous store (aiocache, redis.asyncio): the coroutine twins of `Store`."""
+    """An asynchronous store (aiocache, redis.asyncio): reads and writes are coroutines.
+
+    `aget`/`aset` are awaited on the hot path. `delete`, `clear` and `__len__` stay synchronous,
+    because `cache_delete`, `cache_clear` and `cache_info` are plain methods of the wrapper. An
+    async store applies `ttl` itself (its spec declares `native_ttl=True`) and may offer
+    `aflight_lock(key)`, an async context manager for cross-process single flight.
+    """
 
     native: Any
 
@@ -76,13 +82,13 @@ class AsyncStore(Protocol):
     async def aset(self, key: Hashable, value: Any) -> None:
         """Store `value` for `key`."""
 
-    async def adelete(self, key: Hashable) -> bool:
+    def delete(self, key: Hashable) -> bool:
         """Drop `key`; True if there was an entry."""
 
-    async def aclear(self) -> None:
+    def clear(self) -> None:
         """Drop every entry of this store."""
 
-    async def alen(self) -> int:
+    def __len__(self) -> int:
         """The number of entries."""
 
 
