@@ -362,6 +362,19 @@ def test_clear_cache_in_a_live_folder_clears_other_functions_too(
     assert cleared == [0, {"demo": 0}]
 
 
+def test_an_absolute_folder_outside_the_root(tmp_path: Path, plugin_dir: Path) -> None:
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    code = POPULATE.replace('folder_name="demo"', f"folder_name={str(elsewhere)!r}")
+    run_script(root, code, plugin_dir)
+    assert twat_json(root, "list", plugin=plugin_dir)["caches"] == []  # not under the root
+    [report] = twat_json(root, "list", str(elsewhere), plugin=plugin_dir)["caches"]
+    assert report["path"] == str(elsewhere)
+    assert report["entries"] == 5
+    assert twat_json(root, "path", str(elsewhere))["marked"] is True
+    twat(root, "clear", str(elsewhere), plugin=plugin_dir)
+    assert twat_json(root, "list", str(elsewhere), plugin=plugin_dir)["caches"][0]["entries"] == 0
+
+
 def test_a_store_without_prune_is_reported(tmp_path: Path, plugin_dir: Path) -> None:
     source = (plugin_dir / "fakedisk_plugin.py").read_text()
     (plugin_dir / "fakedisk_plugin.py").write_text(source.replace("def prune(", "def _prune("))
