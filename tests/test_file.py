@@ -419,6 +419,33 @@ def test_tampered_or_truncated_file_is_a_logged_miss(caplog, where):
     assert len(calls) == 2  # recomputed entry is sound again
 
 
+def test_tampering_that_restores_the_mtime_is_still_detected(caplog):
+    """A repeated hit skips re-hashing only while the file's signature (ctime included) holds."""
+    from twat_cache import fcache
+
+    calls = []
+
+    @fcache
+    def make(x):
+        calls.append(x)
+        return np.arange(1000) + x
+
+    make(1)
+    make(1)  # a verified hit: remembered
+    (path,) = entries(make)
+    before = path.stat()
+    data = bytearray(path.read_bytes())
+    data[200] ^= 0x01
+    with open(path, "r+b") as fh:  # in place: same inode, same size
+        fh.write(bytes(data))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    with caplog.at_level(logging.WARNING, logger="twat_cache"):
+        out = make(1)
+    np.testing.assert_array_equal(out, np.arange(1000) + 1)
+    assert len(calls) == 2
+    assert any("dropping unreadable cache file" in m for m in warnings_of(caplog))
+
+
 def test_entry_copied_under_another_key_is_refused(caplog):
     from twat_cache import fcache
 

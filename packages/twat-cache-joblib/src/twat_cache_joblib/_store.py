@@ -71,6 +71,10 @@ _EXACT: dict[str, Any] = (
     if "ensure_native_byte_order" in inspect.signature(joblib.load).parameters
     else {}
 )
+#: How many authenticated files one store remembers (see `JoblibStore._known`).
+INDEX_LIMIT = 100_000
+#: (payload length, flags, expiry deadline) from an entry's authenticated trailer.
+Meta = tuple[int, int, "float | None"]
 #: Code folder of a function cached without `check_code`.
 ANY_CODE = "any"
 
@@ -173,6 +177,8 @@ class JoblibStore:
         self._prefix = os.fspath(self.folder) + os.sep
         self._locks = self.folder / LOCKS
         self._recency = config.policy != "fifo"  # LRU-like policies record reads in atime
+        # digest -> (file signature, trailer metadata) of files this process authenticated
+        self._verified: dict[str, tuple[tuple[int, int, int, int, int], Meta]] = {}
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -189,48 +195,94 @@ class JoblibStore:
             with file:
                 if self.mmap_mode is not None:
                     return self._get_mapped(file, path, digest, default)
-                data = file.readall()
-                if self.maxsize is not None and self._recency:
-                    _touch(path, os.fstat(file.fileno()))
-            n, flags, deadline = self._check(data, digest)
-            if deadline is not None and deadline < time.time():
-                self._unlink(path)
-                return default
-            return self._load(data, n, flags, digest)
+                return self._get_read(file, path, digest, default)
         except CorruptEntry as exc:
-            self._discard(path, exc)
+            self._discard(path, digest, exc)
             return default
 
-    def _get_mapped(self, file: Any, path: str, digest: str, default: Any) -> Any:
-        """Verify an entry through a read-only map of the open file, then let joblib map it."""
+    def _get_read(self, file: Any, path: str, digest: str, default: Any) -> Any:
+        """Read the whole entry, authenticate it (unless known intact) and unpickle it."""
+        data = file.readall()
+        # Taken after the read: a change while reading shows as another signature.
         info = os.fstat(file.fileno())
-        if info.st_size < TAIL.size:
-            raise CorruptEntry("truncated entry")
-        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
-            n, flags, deadline = self._check(view, digest)
-            if deadline is not None and deadline < time.time():
-                self._unlink(path)
-                return default
-            if flags:  # no arrays to map, or compressed/encrypted: load in memory
-                return self._load(view[:n], n, flags, digest)
+        meta = self._known(digest, info)
+        if meta is None:
+            meta = self._check(data, digest)
+            self._remember(digest, info, meta)
+        n, flags, deadline = meta
+        if deadline is not None and deadline < time.time():
+            self._unlink(path, digest)
+            return default
         if self.maxsize is not None and self._recency:
-            _touch(path, info)
-        # joblib maps by path: make sure the path still names the file verified above, so the
-        # unpickler never reads bytes that were not authenticated.
-        now = os.stat(path)
-        if (now.st_ino, now.st_dev, now.st_size, now.st_mtime_ns) != (
-            info.st_ino,
-            info.st_dev,
-            info.st_size,
-            info.st_mtime_ns,
-        ):
+            self._touch(file, digest, info, meta)
+        return self._load(data, n, flags, digest)
+
+    def _get_mapped(self, file: Any, path: str, digest: str, default: Any) -> Any:
+        """Authenticate an entry through a read-only map of the open file; joblib maps it."""
+        info = os.fstat(file.fileno())
+        meta = self._known(digest, info)
+        if meta is None:
+            if info.st_size < TAIL.size:
+                raise CorruptEntry("truncated entry")
+            with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                meta = self._check(view, digest)  # hashes the map: no copy of the file
+            self._remember(digest, info, meta)
+        _n, flags, deadline = meta
+        if deadline is not None and deadline < time.time():
+            self._unlink(path, digest)
+            return default
+        if flags:  # no array to map (or compressed/encrypted): read it like any entry
+            file.seek(0)
+            return self._get_read(file, path, digest, default)
+        if self.maxsize is not None and self._recency:
+            info = self._touch(file, digest, info, meta)
+        # joblib maps by path: make sure the path still names the file authenticated above,
+        # so its unpickler never reads bytes that were not verified.
+        if _signature(os.stat(path)) != _signature(info):
             return default  # replaced meanwhile by another writer: a miss, not corruption
         try:
             return joblib.load(path, mmap_mode=self.mmap_mode)
         except Exception as exc:
             raise _unloadable(exc) from exc
 
-    def _check(self, data: bytes | mmap.mmap, digest: str) -> tuple[int, int, float | None]:
+    def _known(self, digest: str, info: os.stat_result) -> Meta | None:
+        """The metadata of an entry this process already authenticated, if the file is unchanged.
+
+        A file's identity, size, mtime and ctime change with any write to it (ctime cannot be
+        set back by a user), so an unchanged signature means unchanged, already verified bytes:
+        a repeated hit skips hashing the payload (for an 8 MB array, most of a hit's cost).
+        """
+        known = self._verified.get(digest)
+        if known is not None and known[0] == _signature(info):
+            return known[1]
+        return None
+
+    def _remember(self, digest: str, info: os.stat_result, meta: Meta) -> None:
+        verified = self._verified
+        if len(verified) >= INDEX_LIMIT:
+            verified.clear()  # a bound, not a policy: entries are re-verified once
+        verified[digest] = (_signature(info), meta)
+
+    def _touch(self, file: Any, digest: str, info: os.stat_result, meta: Meta) -> os.stat_result:
+        """Record a read in the file's atime, for LRU eviction across processes.
+
+        Set explicitly: relatime/noatime mounts do not record reads. Changing the atime changes
+        the ctime, so the new signature is remembered (when nothing else changed meanwhile).
+        """
+        try:
+            fd = file.fileno()
+            if os.utime in os.supports_fd:
+                os.utime(fd, ns=(time.time_ns(), info.st_mtime_ns))
+            else:  # pragma: no cover  (platforms without futimens)
+                os.utime(file.name, ns=(time.time_ns(), info.st_mtime_ns))
+            after = os.fstat(fd)
+        except OSError:
+            return info
+        if _signature(after)[:4] == _signature(info)[:4]:
+            self._remember(digest, after, meta)
+        return after
+
+    def _check(self, data: bytes | mmap.mmap, digest: str) -> Meta:
         """Authenticate an entry; return (payload length, flags, deadline) or raise CorruptEntry."""
         size = len(data)
         if size < TAIL.size:
@@ -315,12 +367,17 @@ class JoblibStore:
                 file.write(TAIL.pack(len(trailer), MAGIC))
                 file.flush()
                 os.fsync(file.fileno())
-            stamp = time.time_ns()  # explicit times: eviction order must not depend on fs clocks
-            os.utime(tmp, ns=(stamp, stamp))
-            os.replace(tmp, path)
+                stamp = time.time_ns()  # explicit times: eviction order must not hang on fs clocks
+                os.utime(tmp, ns=(stamp, stamp))
+                if os.name != "nt":  # POSIX: rename the open file, then read its final ctime
+                    os.replace(tmp, path)
+                info = os.fstat(file.fileno())
+            if os.name == "nt":  # pragma: no cover  (Windows cannot rename an open file)
+                os.replace(tmp, path)
         except BaseException:
             _unlink_quietly(tmp)
             raise
+        self._remember(digest, info, (sink.size, flags, deadline))
         if self.maxsize is not None:
             self._evict(self.maxsize)
 
@@ -356,10 +413,12 @@ class JoblibStore:
     def delete(self, key: Hashable) -> bool:
         """Drop `key`'s entry; True if there was one."""
         hash(key)
-        return self._unlink(self._prefix + stable_digest(self.namespace, key) + SUFFIX)
+        digest = stable_digest(self.namespace, key)
+        return self._unlink(self._prefix + digest + SUFFIX, digest)
 
     def clear(self) -> None:
         """Drop every entry of this function (other functions in the folder keep theirs)."""
+        self._verified.clear()
         cutoff = time.time() - STALE_TMP_SECONDS
         try:
             scan = os.scandir(self.folder)
@@ -383,6 +442,7 @@ class JoblibStore:
 
         joblib's own items in the folder (`native`'s store) are cleared too.
         """
+        self._verified.clear()
         location = self.folder.parent.parent
         with os.scandir(location) as scan:
             children = [e.path for e in scan if e.is_dir(follow_symlinks=False)]
@@ -407,7 +467,7 @@ class JoblibStore:
                 except FileNotFoundError:
                     continue
                 except (CorruptEntry, OSError) as exc:
-                    self._discard(path, exc)
+                    self._discard(path, name[: -len(SUFFIX)], exc)
                     removed += 1
                     continue
                 if deadline is not None and deadline < now and self._unlink(path):
@@ -464,19 +524,22 @@ class JoblibStore:
         """What an envelope is bound to: the entry's key digest (and which envelope it is)."""
         return (b"joblib-payload\x00" if payload else b"joblib\x00") + digest.encode()
 
-    def _unlink(self, path: str) -> bool:
+    def _unlink(self, path: str, digest: str | None = None) -> bool:
         """Remove an entry file and its lock file; True if the entry existed."""
+        if digest is None:
+            digest = os.path.basename(path)[: -len(SUFFIX)]
+        self._verified.pop(digest, None)
         try:
             os.unlink(path)
         except FileNotFoundError:
             return False
-        name = os.path.basename(path)[: -len(SUFFIX)]
-        _unlink_quietly(os.fspath(self._locks / (name + ".lock")))
+        _unlink_quietly(os.fspath(self._locks / (digest + ".lock")))
         return True
 
-    def _discard(self, path: str, exc: Exception) -> None:
+    def _discard(self, path: str, digest: str, exc: Exception) -> None:
         """Log and delete a corrupt or tampered entry, so the call recomputes it."""
         logger.warning("twat_cache: dropping unreadable cache file %s: %s", path, exc)
+        self._verified.pop(digest, None)
         _unlink_quietly(path)
 
 
@@ -485,10 +548,9 @@ def _unloadable(exc: Exception) -> CorruptEntry:
     return CorruptEntry(f"joblib could not load the entry: {type(exc).__name__}: {exc}")
 
 
-def _touch(path: str, info: os.stat_result) -> None:
-    """Record a read in the file's atime (kept explicitly: relatime/noatime mounts skip it)."""
-    with contextlib.suppress(OSError):
-        os.utime(path, ns=(time.time_ns(), info.st_mtime_ns))
+def _signature(info: os.stat_result) -> tuple[int, int, int, int, int]:
+    """What identifies one version of a file: inode, device, size, mtime and ctime."""
+    return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
 def _make_private(path: Path) -> None:
