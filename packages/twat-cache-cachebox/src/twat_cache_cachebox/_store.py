@@ -42,7 +42,8 @@ def make_native(maxsize: int | None, policy: str, ttl: float | None) -> tuple[An
     """
     size = 0 if maxsize is None else maxsize
     if ttl is not None and policy in ("ttl", "fifo"):
-        return cachebox.TTLCache(size, global_ttl=ttl), True
+        # positional: cachebox 6 names it `global_ttl`, cachebox 5 `ttl`
+        return cachebox.TTLCache(size, ttl), True
     if policy == "ttl":
         raise ValueError("policy: 'ttl' needs a ttl (seconds > 0); got ttl=None")
     try:

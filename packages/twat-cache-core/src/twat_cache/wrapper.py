@@ -14,7 +14,6 @@ import functools
 import logging
 import threading
 from collections.abc import Callable, Hashable
-from keyword import iskeyword
 from typing import Any, NamedTuple
 
 from twat_cache.config import CacheConfig
@@ -245,6 +244,8 @@ def _exact_source(func: Callable[..., Any], keymaker: KeyMaker, mapping: bool) -
     """
     if keymaker.varargs or keymaker.kwonly or keymaker.varkw or keymaker.typed:
         return None
+    from keyword import iskeyword  # noqa: PLC0415  (kept out of `import twat_cache`)
+
     names = keymaker.names
     for name in names:
         if not name.isidentifier() or iskeyword(name) or name.startswith(_PREFIX):
