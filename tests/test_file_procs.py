@@ -35,12 +35,22 @@ WORKER = textwrap.dedent(
     sleep = opts.pop("sleep", 0)
     ready = opts.pop("ready", None)
     go = opts.pop("go", None)
+    listcomp = opts.pop("listcomp", False)
 
-    @fcache(folder_name=folder, **opts)
-    def work(arr):
-        Path(counts, uuid.uuid4().hex).touch()
-        time.sleep(sleep)
-        return arr * 2
+    if listcomp:  # a body with a nested code object (the comprehension, before Python 3.12)
+
+        @fcache(folder_name=folder, **opts)
+        def work(arr):
+            Path(counts, uuid.uuid4().hex).touch()
+            return arr * 2 + sum([0 for _ in range(3)])
+
+    else:
+
+        @fcache(folder_name=folder, **opts)
+        def work(arr):
+            Path(counts, uuid.uuid4().hex).touch()
+            time.sleep(sleep)
+            return arr * 2
 
     assert work.cache_backend == "joblib", work.cache_backend
     arr = np.arange(n, dtype=np.int64)
@@ -151,3 +161,22 @@ def test_four_processes_compute_once(run):
     results = [run.finish(p) for p in procs]
     assert run.computed() == 1
     assert sorted(r["info"][1] for r in results) == [0, 0, 0, 1]  # misses per process
+
+
+def test_check_code_entries_are_shared_across_processes(run):
+    run(check_code=True)
+    run(check_code=True)
+    assert run.computed() == 1
+
+
+@pytest.mark.xfail(
+    sys.version_info < (3, 12),
+    reason="core: keys.code_fingerprint uses repr(co_consts), which holds the address of "
+    "nested code objects (comprehensions before 3.12, lambdas, inner functions), so the "
+    "fingerprint differs in every process",
+    strict=False,
+)
+def test_check_code_with_nested_code_is_shared_across_processes(run):
+    run(check_code=True, listcomp=True)
+    run(check_code=True, listcomp=True)
+    assert run.computed() == 1
