@@ -659,3 +659,53 @@ def test_env_cache_root_is_used(cache_root):
     one()
     assert str(Path(one.cache.location)).startswith(str(cache_root))
     assert os.path.isdir(Path(one.cache.location) / "joblib")
+
+
+def _cli(root, *args):
+    import json
+    import subprocess
+
+    env = {**os.environ, "TWAT_CACHE_DIR": str(root)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "twat_cache", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(proc.stdout)
+
+
+def test_cli_counts_and_prunes_joblib_folders_without_touching_other_versions(cache_root):
+    v1 = _define(CODE_V1, True)
+    v1["compute"](1)
+    v2 = _define(CODE_V2, True)
+    v2["compute"](1)
+    v2["compute"](2)
+    plain = _define(CODE_V1.replace("compute", "other"), False)
+    plain["other"](1)
+
+    @fcache_ttl
+    def short(x):
+        return x
+
+    short(1)
+    files_before = sorted(p.name for p in cache_root.rglob("*.jbl"))
+    assert len(files_before) == 4  # v1's entry was removed when v2 first stored
+    [row] = [r for r in _cli(cache_root, "list")["caches"] if r["name"] == "versions"]
+    assert row["backend"] == "joblib"
+    assert row["entries"] == 4  # v1's namespace (still in the marker) counts 0
+    assert (
+        sorted(p.name for p in cache_root.rglob("*.jbl")) == files_before
+    )  # listing deletes nothing
+    time.sleep(0.4)
+    [row] = [r for r in _cli(cache_root, "prune")["caches"] if r["name"] == "versions"]
+    assert row["pruned"] == 1
+    assert row["entries"] == 3
+
+
+def fcache_ttl(func):
+    from twat_cache import fcache
+
+    return fcache(folder_name="versions", ttl=0.2)(func)

@@ -77,6 +77,8 @@ INDEX_LIMIT = 100_000
 Meta = tuple[int, int, "float | None"]
 #: Code folder of a function cached without `check_code`.
 ANY_CODE = "any"
+#: What `twat_cache.keys.code_fingerprint` returns.
+_FINGERPRINT = re.compile(r"[0-9a-f]{16}|nocode")
 
 
 class _HashingWriter:
@@ -159,15 +161,12 @@ class JoblibStore:
         secure_dir(location)  # joblib creates it with the umask's mode
         _make_private(Path(context.folder) / ".gitignore")  # written by joblib (umask's mode)
         namespace = context.namespace
-        base, code = namespace, ANY_CODE
-        if config.check_code:
-            # The core appends "@<code fingerprint>" to the namespace when check_code is on.
-            head, sep, tail = namespace.rpartition("@")
-            if sep and head:
-                base, code = head, tail
-        function_dir = secure_dir(location / _function_dir_name(base))
-        self.folder = secure_dir(function_dir / code)
-        _remove_other_versions(function_dir, code)
+        base, code = _split_namespace(namespace)
+        self._function_dir = secure_dir(location / _function_dir_name(base))
+        self.folder = secure_dir(self._function_dir / code)
+        # Entries of other code versions are removed when this version first stores a result,
+        # not here: `twat-cache list` opens every namespace a folder ever had, old ones too.
+        self._superseded = code != ANY_CODE
         self.namespace = namespace
         self.maxsize = config.maxsize
         self.ttl = config.ttl
@@ -378,6 +377,9 @@ class JoblibStore:
             _unlink_quietly(tmp)
             raise
         self._remember(digest, info, (sink.size, flags, deadline))
+        if self._superseded:
+            self._superseded = False
+            _remove_other_versions(self._function_dir, self.folder.name)
         if self.maxsize is not None:
             self._evict(self.maxsize)
 
@@ -564,18 +566,35 @@ def _unlink_quietly(path: str) -> None:
         os.unlink(path)
 
 
+def _split_namespace(namespace: str) -> tuple[str, str]:
+    """(module:qualname, code folder) of a store's namespace.
+
+    With `check_code` the core appends "@<code fingerprint>" to the namespace; entries of each
+    code version live in a folder of their own. "@" appears in no module or qualified name.
+    """
+    head, sep, tail = namespace.rpartition("@")
+    if sep and head and _FINGERPRINT.fullmatch(tail):
+        return head, tail
+    return namespace, ANY_CODE
+
+
 def _remove_other_versions(function_dir: Path, code: str) -> None:
     """Delete entries a function stored under other code versions (`check_code`).
 
-    Those entries can never be read again (their keys include the old code's fingerprint), so
-    keeping them would only fill the disk and be counted by nobody.
+    Those entries can never be read again by this code (their keys include the old code's
+    fingerprint), so keeping them would only fill the disk. Entries stored without
+    `check_code` (folder "any") are left alone.
     """
     try:
         scan = os.scandir(function_dir)
     except FileNotFoundError:
         return
     with scan:
-        stale = [e.path for e in scan if e.name != code and e.is_dir(follow_symlinks=False)]
+        stale = [
+            e.path
+            for e in scan
+            if e.name not in (code, ANY_CODE) and e.is_dir(follow_symlinks=False)
+        ]
     for path in stale:
         logger.debug("twat_cache: removing entries of another code version: %s", path)
         shutil.rmtree(path, ignore_errors=True)
