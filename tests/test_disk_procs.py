@@ -190,3 +190,20 @@ def test_writer_killed_half_way_leaves_no_half_entry(backend, run):
     assert run.once(backend, 3, size=size) == {"hits": 0, "misses": 1}
     assert run.once(backend, 3, size=size) == {"hits": 1, "misses": 0}
     assert run.computations() == 2
+
+
+def test_clear_cache_drops_entries_other_processes_wrote(backend, run, cache_root):
+    import twat_cache as tc
+    from test_disk_helpers import decorator
+
+    assert run.once(backend, 4) == {"hits": 0, "misses": 1}
+
+    @decorator(backend, "shared")
+    def mine(x):
+        return x
+
+    mine(1)
+    tc.clear_cache("shared")  # the folder is open here: its store clears every function's entries
+    assert mine.cache_info().currsize == 0
+    assert run.once(backend, 4) == {"hits": 0, "misses": 1}
+    assert run.computations() == 2

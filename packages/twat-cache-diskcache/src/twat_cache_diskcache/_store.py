@@ -189,6 +189,27 @@ class DiskcacheStore:
         self.native.clear(retry=True)
         shutil.rmtree(self.locks, ignore_errors=True)
 
+    def clear_all(self) -> None:
+        """Drop every entry in this store's folder, whichever function (or process) wrote it.
+
+        Each function's Cache is cleared through diskcache (safe while other processes have it
+        open), never by deleting its files.
+        """
+        self.clear()
+        for directory in self.directory.parent.glob("dc-*"):
+            if directory == self.directory or not (directory / diskcache.core.DBNAME).is_file():
+                continue
+            other = diskcache.Cache(str(directory), disk=PrivateDisk)
+            try:
+                other.clear(retry=True)
+            finally:
+                other.close()
+            shutil.rmtree(directory / "locks", ignore_errors=True)
+
+    def prune(self) -> int:
+        """Drop the expired entries now (diskcache otherwise drops them as it stores); how many."""
+        return int(self.native.expire(retry=True))
+
     def __len__(self) -> int:
         if self.ttl is not None:
             self.native.expire(retry=True)  # expired rows linger until culled: do not count them

@@ -29,10 +29,12 @@ import contextlib
 import hashlib
 import logging
 import os
+import re
 import shutil
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Hashable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
@@ -83,6 +85,8 @@ class _KleptoStore:
             )
         self.namespace = ctx.namespace
         self.name = ctx.name
+        self.folder = Path(ctx.folder)
+        self.ttl = config.ttl
         self.maxsize = config.maxsize
         self.encrypt = config.encrypt
         # LRU order only matters when something is evicted: without a bound, hits stay reads.
@@ -159,6 +163,43 @@ class _KleptoStore:
         with self._mutex:
             return self._count()
 
+    def clear_all(self) -> None:
+        """Drop every klepto entry in this store's folder, whichever function wrote it.
+
+        Every function's table in the folder's SQLite file is emptied (rows deleted through
+        SQLite, safe while other processes have it open) and every directory archive emptied.
+        """
+        self.clear()
+        with self._mutex:
+            _clear_folder(self.folder)
+
+    def prune(self) -> int:
+        """Drop the entries whose ttl has passed; return how many.
+
+        klepto has no expiry: with a `ttl` the core stores `(deadline, value)` pairs, so each
+        entry is verified and read to find its deadline. Without a ttl nothing expires.
+        """
+        if self.ttl is None:
+            return 0
+        now = time.time()
+        dropped = 0
+        with self._mutex:
+            for digest in self._digests():
+                blob = self._read(digest)
+                if blob is _ABSENT:
+                    continue
+                try:
+                    deadline, _ = unseal(blob, context=digest.encode())
+                    expired = deadline < now
+                except (CorruptEntry, TypeError, ValueError):
+                    expired = True  # not an intact entry: nothing worth keeping
+                if expired and self._drop(digest):
+                    dropped += 1
+        return dropped
+
+    def _digests(self) -> list[str]:
+        raise NotImplementedError
+
     def _lock_path(self, key: Hashable) -> Path:
         if not self.locks.is_dir():
             secure_dir(self.locks)
@@ -186,13 +227,16 @@ class KleptoSQLStore(_KleptoStore):
 
         self.db_path = folder / DB_NAME
         self.table = f"t_{tag}"
-        _prepare_db(self.db_path)
-        self.native = sqltable_archive(
-            f"sqlite:///{self.db_path}?table={self.table}",
-            cached=False,  # no in-memory layer: other processes' writes must be seen
-            serialized=False,  # a plain column: klepto stores our bytes and never unpickles
-            connect_args={"check_same_thread": False, "timeout": 60},
-        )
+        # klepto (through SQLAlchemy) checks for the table, then creates it: processes opening
+        # the same function at once would race between the two, so opening is serialized.
+        with filelock.FileLock(folder / (DB_NAME + ".lock"), mode=FILE_MODE):
+            _prepare_db(self.db_path)
+            self.native = sqltable_archive(
+                f"sqlite:///{self.db_path}?table={self.table}",
+                cached=False,  # no in-memory layer: other processes' writes must be seen
+                serialized=False,  # a plain column: klepto stores our bytes, never unpickles
+                connect_args={"check_same_thread": False, "timeout": 60},
+            )
         import sqlalchemy  # noqa: PLC0415  (klepto imported it already)
 
         self._sql = sqlalchemy
@@ -240,6 +284,9 @@ class KleptoSQLStore(_KleptoStore):
     def _count(self) -> int:
         return len(self.native)
 
+    def _digests(self) -> list[str]:
+        return [str(k) for k in self.native]
+
     def _clear(self) -> None:
         self.native.clear()
 
@@ -260,6 +307,27 @@ def _prepare_db(path: Path) -> None:
         conn.close()
     except sqlite3.Error as exc:  # e.g. a read-only folder: klepto's own open reports it
         logger.debug("twat_cache: could not switch %s to WAL: %s", path, exc)
+
+
+def _clear_folder(folder: Path) -> None:
+    """Empty every klepto table and directory archive twat-cache made in `folder`."""
+    db = folder / DB_NAME
+    if db.is_file():
+        with contextlib.closing(sqlite3.connect(db, timeout=60)) as conn:
+            tables = [
+                row[0]
+                for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if re.fullmatch(r"t_[0-9a-f]{32}", row[0])
+            ]
+            for table in tables:
+                conn.execute(f"DELETE FROM {table}")
+            conn.commit()
+    for root in folder.glob("klepto-*"):
+        if not root.is_dir() or not re.fullmatch(r"klepto-[0-9a-f]{24}", root.name):
+            continue
+        for child in root.iterdir():
+            if child.name.startswith(_ENTRY):
+                shutil.rmtree(child, ignore_errors=True)
 
 
 class KleptoDirStore(_KleptoStore):
@@ -332,6 +400,9 @@ class KleptoDirStore(_KleptoStore):
                 continue  # removed meanwhile
         for _, name in sorted(aged)[:excess]:
             del self.native[name[len(_ENTRY) :]]
+
+    def _digests(self) -> list[str]:
+        return [e.name[len(_ENTRY) :] for e in self._entries()]
 
     def _count(self) -> int:
         # klepto's len() also counts the temporary folders of writes in progress (or killed)
