@@ -111,8 +111,18 @@ def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@pytest.fixture(scope="session")
+def pycache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Bytecode for the workers, kept for the session in a temporary prefix (never the tree).
+
+    Under PYTHONDONTWRITEBYTECODE every worker would compile SQLAlchemy and klepto again
+    (over a second each); a private prefix lets the second worker on start from bytecode.
+    """
+    return tmp_path_factory.mktemp("pycache")
+
+
 @pytest.fixture
-def run(tmp_path: Path, cache_root: Path):
+def run(tmp_path: Path, cache_root: Path, pycache: Path):
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
     counts = tmp_path / "counts"
@@ -120,6 +130,8 @@ def run(tmp_path: Path, cache_root: Path):
 
     def start(backend: str, arg: int = 1, *, size: int = 10, seed: str = "0", **opts: object):
         env = dict(os.environ, TWAT_CACHE_DIR=str(cache_root), PYTHONHASHSEED=seed)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = str(pycache)
         cmd = [sys.executable, str(script), backend, "shared", str(counts), str(arg), str(size)]
         return subprocess.Popen(
             [*cmd, json.dumps(opts)],
