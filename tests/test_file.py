@@ -709,3 +709,23 @@ def fcache_ttl(func):
     from twat_cache import fcache
 
     return fcache(folder_name="versions", ttl=0.2)(func)
+
+
+def test_native_memory_clear_then_store_again_keeps_folders_private():
+    from twat_cache import fcache
+
+    @fcache
+    def ident(x):
+        return x
+
+    ident(1)
+    ident.cache.clear(warn=False)  # joblib's own clear removes <folder>/joblib entirely
+    assert ident.cache_info().currsize == 0
+    assert ident(1) == 1
+    assert ident.cache_info().misses == 2
+    assert ident(1) == 1
+    assert ident.cache_info().hits == 1
+    folder = Path(ident.cache.location)
+    for path in folder.rglob("*"):
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o700 if path.is_dir() else 0o600), path

@@ -387,8 +387,8 @@ class JoblibStore:
         """A private (0o600) temporary file in the entry folder, recreating a removed folder."""
         try:
             return tempfile.mkstemp(prefix=TMP_PREFIX, suffix=SUFFIX + ".part", dir=self.folder)
-        except FileNotFoundError:  # another process cleared the folder away
-            secure_dir(self.folder)
+        except FileNotFoundError:  # cleared away (clear_cache, joblib's Memory.clear)
+            self._recreate()
             return tempfile.mkstemp(prefix=TMP_PREFIX, suffix=SUFFIX + ".part", dir=self.folder)
 
     def _evict(self, maxsize: int) -> None:
@@ -516,10 +516,16 @@ class JoblibStore:
         except FileExistsError:
             pass
         except FileNotFoundError:  # the whole folder was cleared away meanwhile
+            self._recreate()
             secure_dir(self._locks)
         return FileLock(os.fspath(self._locks / (digest + ".lock")), mode=FILE_MODE)
 
     # -- helpers --------------------------------------------------------------------------------
+
+    def _recreate(self) -> None:
+        """Create the entry folder again, every level 0o700 (mkdir's parents get the umask's)."""
+        for folder in (self._function_dir.parent, self._function_dir, self.folder):
+            secure_dir(folder)
 
     @staticmethod
     def _context(digest: str, *, payload: bool = False) -> bytes:
