@@ -67,6 +67,27 @@ def comparisons() -> list[Comparison]:
         "functools.lru_cache(None)",
         2.5,
     )
+
+    def kwonly(a: int, *, b: int = 2) -> int:  # keyword-only: the generic path with key plans
+        return a + b
+
+    def kwonly_ref(a: int, *, b: int = 2) -> int:
+        return a + b
+
+    ours_kw = mcache(kwonly)
+    theirs_kw = functools.lru_cache(maxsize=None)(kwonly_ref)
+    ours_kw(1, b=2)
+    theirs_kw(1, b=2)
+    rows.append(
+        Comparison(
+            name=f"@mcache ({ours_kw.cache_backend}) hit, keyword-only parameter",
+            ours=functools.partial(ours_kw, 1, b=2),
+            theirs=functools.partial(theirs_kw, 1, b=2),
+            theirs_name="functools.lru_cache(None)",
+            bar=None,
+            group="memory",
+        )
+    )
     if find_spec("cachebox") and find_spec("twat_cache_cachebox"):
         import cachebox
 

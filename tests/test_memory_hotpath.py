@@ -13,6 +13,7 @@ import pytest
 from conftest import needs
 from twat_cache import mcache, ucache
 from twat_cache.keys import KeyMaker, _BadCall
+from twat_cache.store import MISS
 
 BACKENDS = [
     pytest.param("functools"),
@@ -49,6 +50,7 @@ def test_exact_wrapper_binds_like_the_function(backend: str, maxsize: int | None
     assert g.__name__ == "f"
     assert g.__doc__ == "Doc of f."
     assert g.__wrapped__ is f
+    assert g.__code__.co_name == "f"  # the exact-signature hit path, not the generic one
     assert inspect.signature(g) == inspect.signature(f)
     for bad_args, bad_kwargs in [((), {}), ((1, 2, 3, 4), {}), ((1,), {"b": 2}), ((1,), {"d": 1})]:
         with pytest.raises(TypeError) as info:
@@ -73,6 +75,7 @@ def test_other_signatures_take_the_generic_path(backend: str) -> None:
         f(1, x=1, y=2) == f(1, y=2, x=1) == f(1, k=1, y=2, x=1) == (1, (), 1, [("x", 1), ("y", 2)])
     )
     assert len(calls) == 1
+    assert f.__code__.co_name == "f"  # exact signature here too
     assert f(1, 2, 3) == f(*[1, 2, 3]) == (1, (2, 3), 1, [])
     assert len(calls) == 2
     assert f(1, 2, 3, k=1) == (1, (2, 3), 1, [])
@@ -193,3 +196,37 @@ def test_keyword_names_are_never_code() -> None:
     assert f(**evil) == evil
     assert f(**evil) == evil
     assert f.cache_info().hits == 1
+
+
+def f8(a, b=2, *, c, d=4): ...
+def f9(a, /, b=2, *rest, c=3, **kw): ...
+
+
+SIGNATURES = [f1, f2, f3, f4, f5, f6, f7, f8, f9]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("func", SIGNATURES, ids=lambda f: f.__name__)
+def test_wrapper_stores_the_keymaker_key(backend: str, func: Any) -> None:
+    """Whatever the wrapper's hit path (exact signature or generic), it stores under exactly
+    the key KeyMaker's reference walk makes, and rejects what Python's binding rejects."""
+    maker = KeyMaker(func)
+    f = on(backend)(func)
+    store = f._twat_cache_state.store
+    names = ["a", "b", "c", "d", "rest", "z"]
+    for nargs in range(5):
+        for count in range(3):
+            for kwnames in itertools.permutations(names, count):
+                args = tuple(range(100, 100 + nargs))
+                kwargs = {name: i for i, name in enumerate(kwnames)}
+                try:
+                    func(*args, **kwargs)  # the oracle: Python's own binding
+                except TypeError:
+                    with pytest.raises(TypeError):
+                        f(*args, **kwargs)
+                    continue
+                f(*args, **kwargs)
+                key = maker._generic(args, kwargs)
+                assert store.get(key, MISS) is not MISS, (args, kwargs, key)
+                assert f.cache_delete(*args, **kwargs) is True
+                assert len(store) == 0

@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, NamedTuple
 
 from twat_cache.config import CacheConfig
-from twat_cache.keys import KeyMaker, UncacheableError, _BadCall, canonical
+from twat_cache.keys import _KW, KeyMaker, UncacheableError, _BadCall, canonical
 from twat_cache.store import MISS
 
 logger = logging.getLogger("twat_cache")
@@ -231,48 +231,103 @@ def _lookup_source(mapping: bool, indent: str) -> list[str]:
     return [indent + line for line in lines]
 
 
-def _exact_source(func: Callable[..., Any], keymaker: KeyMaker, mapping: bool) -> str | None:
-    """Source of a hit path with `func`'s own positional signature, or None if it has none.
+def _kw_items(kwargs: dict[str, Any]) -> Any:
+    """The **kwargs part of a key, as KeyMaker lays it out: sorted (name, value) pairs."""
+    return sorted(kwargs.items()) if kwargs else ()
 
-    For a function of positional parameters only (no *args, **kwargs, keyword-only ones, no
-    `typed`), Python's own C-level argument binding does KeyMaker's work: `f(1)`, `f(a=1)` and
-    `f(1, b=2)` all arrive as `a, b` with the default filled in, and the key is `(a, b)`, the
-    same tuple KeyMaker makes. So a hit is one tuple display and one store lookup, with no
-    `*args`/`**kwargs` packing and no key plan. Names the generated code uses start with
-    `_tc_`; a parameter named so (or a signature that is not plain identifiers) keeps the
-    generic wrapper.
+
+def _exact_source(
+    func: Callable[..., Any], keymaker: KeyMaker, mapping: bool
+) -> tuple[str, list[Any]] | None:
+    """Source (and default values) of a hit path with `func`'s own signature, or None.
+
+    Python's C-level argument binding does KeyMaker's work: `f(1)`, `f(a=1)` and `f(1, b=2)`
+    all arrive as `a, b` with the default filled in, and the key is the tuple KeyMaker makes
+    for that call: the positional parameters, then any extra positionals, then (when there
+    are keyword-only parameters or **kwargs) a marker, the keyword-only values in order and
+    the sorted leftover keyword pairs. So a hit is one tuple display and one store lookup,
+    with no `*args`/`**kwargs` packing and no key plan; the call's arguments are rebuilt for
+    the function only on a miss. `typed=True` keeps the generic wrapper (its key depends on
+    the values' types), as does a signature whose names are not plain identifiers or start
+    with `_tc_`, the prefix of the generated code's own names.
     """
-    if keymaker.varargs or keymaker.kwonly or keymaker.varkw or keymaker.typed:
+    if keymaker.typed:
         return None
-    from keyword import iskeyword  # noqa: PLC0415  (kept out of `import twat_cache`)
+    import inspect  # noqa: PLC0415  (kept out of `import twat_cache`; KeyMaker loaded it)
+    from keyword import iskeyword  # noqa: PLC0415
 
-    names = keymaker.names
-    for name in names:
-        if not name.isidentifier() or iskeyword(name) or name.startswith(_PREFIX):
-            return None
+    kinds = inspect.Parameter
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    names = [p.name for p in params]
+    if any(not n.isidentifier() or iskeyword(n) or n.startswith(_PREFIX) for n in names):
+        return None
+    positional = [
+        p for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+    ]
+    if [p.name for p in positional] != list(keymaker.names):
+        return None  # not the signature KeyMaker saw: keep the one source of truth
+    varargs = next((p.name for p in params if p.kind is kinds.VAR_POSITIONAL), None)
+    varkw = next((p.name for p in params if p.kind is kinds.VAR_KEYWORD), None)
+    kwonly = [p for p in params if p.kind is kinds.KEYWORD_ONLY]
+
+    defaults: list[Any] = []
+    signature: list[str] = []
+
+    def declare(p: Any) -> str:
+        if p.default is p.empty:
+            return str(p.name)
+        defaults.append(p.default)
+        return f"{p.name}=_tc_d{len(defaults) - 1}"
+
+    for i, p in enumerate(positional):
+        signature.append(declare(p))
+        nxt = positional[i + 1].kind if i + 1 < len(positional) else None
+        if p.kind is kinds.POSITIONAL_ONLY and nxt is not kinds.POSITIONAL_ONLY:
+            signature.append("/")
+    if varargs is not None:
+        signature.append(f"*{varargs}")
+    elif kwonly:
+        signature.append("*")
+    signature.extend(declare(p) for p in kwonly)
+    if varkw is not None:
+        signature.append(f"**{varkw}")
+
+    key = [p.name for p in positional]
+    call_args = list(key)
+    if varargs is not None:
+        key.append(f"*{varargs}")
+        call_args.append(f"*{varargs}")
+    if kwonly or varkw is not None:
+        key.append("_tc_KW")
+        key.extend(p.name for p in kwonly)
+    if varkw is not None:
+        key.append(f"*_tc_items({varkw})")
+    call_kwargs = [f"{p.name!r}: {p.name}" for p in kwonly]
+    if varkw is not None:
+        call_kwargs.append(f"**{varkw}")
+    simple = varargs is None and not kwonly and varkw is None  # the key is the args tuple
+    args_expr = "_tc_key" if simple else (f"({', '.join(call_args)},)" if call_args else "()")
+    kwargs_expr = f"{{{', '.join(call_kwargs)}}}" if call_kwargs else "_tc_none"
+
     fname = getattr(func, "__name__", "")
     if not (isinstance(fname, str) and fname.isidentifier()) or iskeyword(fname):
         fname = "wrapper"
-    if fname.startswith(_PREFIX):
-        fname = "wrapper"
-    params = []
-    for i, name in enumerate(names):
-        params.append(f"{name}=_tc_d{i}" if name in keymaker.defaults else name)
-        last_posonly = i + 1 == len(names) or names[i + 1] not in keymaker.posonly
-        if name in keymaker.posonly and last_posonly:
-            params.append("/")
-    key = f"({', '.join(names)},)" if names else "()"
-    defaults = "".join(f", _tc_d{i}" for i, n in enumerate(names) if n in keymaker.defaults)
+    if fname.startswith(_PREFIX) or fname in names:
+        fname = "wrapper" if "wrapper" not in names else "_tc_wrapper"
     lines = [
         "def _tc_make(_tc_get, _tc_map, _tc_MISS, _tc_UNHASHABLE, _tc_FAILED, _tc_state,"
-        f" _tc_slow, _tc_none{defaults}):",
-        f"    def {fname}({', '.join(params)}):",
-        f"        _tc_key = {key}",
+        " _tc_slow, _tc_none, _tc_KW, _tc_items, *_tc_defaults):",
+        *(f"    _tc_d{i} = _tc_defaults[{i}]" for i in range(len(defaults))),
+        f"    def {fname}({', '.join(signature)}):",
+        f"        _tc_key = ({', '.join(key)},)" if key else "        _tc_key = ()",
         *_lookup_source(mapping, "        "),
-        "        return _tc_slow(_tc_key, _tc_key, _tc_none, _tc_value)",
+        f"        return _tc_slow(_tc_key, {args_expr}, {kwargs_expr}, _tc_value)",
         f"    return {fname}",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", defaults
 
 
 def _build_sync(
@@ -378,18 +433,17 @@ def _build_sync(
         return value
 
     wrapper: Callable[..., Any] = generic
-    source = _exact_source(func, keymaker, mapping is not None)
-    if source is not None:
+    exact = _exact_source(func, keymaker, mapping is not None)
+    if exact is not None:
+        source, defaults = exact
         namespace: dict[str, Any] = {}
         try:
             exec(source, {"__builtins__": builtins}, namespace)  # source: see _exact_source
         except SyntaxError:  # a __signature__ Python itself would not accept
             pass
         else:
-            defaults = [keymaker.defaults[n] for n in keymaker.names if n in keymaker.defaults]
-            wrapper = namespace["_tc_make"](
-                get, mapping, MISS, _UNHASHABLE, _FAILED, state, slow, _NO_KWARGS, *defaults
-            )
+            context = (get, mapping, MISS, _UNHASHABLE, _FAILED, state, slow, _NO_KWARGS)
+            wrapper = namespace["_tc_make"](*context, _KW, _kw_items, *defaults)
             code = wrapper.__code__
             if hasattr(code, "co_qualname"):  # 3.11+: binding errors name the function
                 qualname = getattr(func, "__qualname__", code.co_name)
