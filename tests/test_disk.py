@@ -475,3 +475,16 @@ def test_clear_all_empties_the_folder_for_every_function(backend):
     f._twat_cache_state.store.clear_all()
     assert f.cache_info().currsize == 0
     assert g.cache_info().currsize == 0
+
+
+def test_two_functions_with_one_namespace_in_one_folder_warn(backend, caplog):
+    def make(offset):
+        def twin(x):  # both are make.<locals>.twin: the same namespace
+            return x + offset
+
+        return twin
+
+    with caplog.at_level(logging.WARNING, logger="twat_cache"):
+        decorator(backend, "twins")(make(0))
+        decorator(backend, "twins")(make(1))
+    assert any("share cache entries" in r.getMessage() for r in caplog.records)

@@ -1,7 +1,10 @@
 """twat-cache backend plugin for diskcache: registers the `diskcache` backend.
 
 Importing this module must not import diskcache itself: the store lives in `_store` and is
-imported only when a cache is opened.
+imported only when a cache is opened. Policies map to diskcache's eviction policies (lru:
+least-recently-used, lfu: least-frequently-used, fifo and ttl: least-recently-stored); expiry
+is diskcache's own. `maxsize` counts entries; without it diskcache's default 1 GiB size limit
+(bytes of values) is the bound.
 """
 
 from twat_cache.registry import BackendSpec

@@ -1,7 +1,10 @@
 """twat-cache backend plugin for klepto: registers the `klepto` backend.
 
 Importing this module must not import klepto itself: the store lives in `_store` and is
-imported only when a cache is opened.
+imported only when a cache is opened. Kind "disk" is klepto's SQL archive in a SQLite file,
+kind "file" its directory archive. klepto has no expiry (the core's TTLStore adds it) and no
+size bound: `maxsize` counts entries and evicts the oldest stored (fifo, ttl) or the least
+recently used (lru); without `maxsize` the archive is unbounded.
 """
 
 from twat_cache.registry import BackendSpec
@@ -11,7 +14,7 @@ __version__ = "3.0.0"
 BACKEND = BackendSpec(
     name="klepto",
     kinds=frozenset({"disk", "file"}),
-    policies=frozenset({"lru", "ttl"}),
+    policies=frozenset({"lru", "fifo", "ttl"}),
     persistent=True,
     native_ttl=False,
     opener="twat_cache_klepto._store:open_store",
