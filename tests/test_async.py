@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 import twat_cache as tc
+from conftest import has
 
 DECORATORS: dict[str, Callable[[], Any]] = {
     "mcache": lambda: tc.mcache,
@@ -592,3 +594,20 @@ def test_a_store_that_does_not_raise_for_unhashable_keys_still_works():
     assert run(g([1, 2])) == 2
     assert run(g([1, 2])) == 2
     assert calls == [[1, 2]]
+
+
+@pytest.mark.skipif(has("twat_cache_aiocache"), reason="aiocache is installed")
+def test_without_aiocache_acache_warns_once_and_uses_the_memory_chain(caplog):
+    with caplog.at_level(logging.WARNING, logger="twat_cache"):
+
+        @tc.acache(maxsize=2)
+        async def f(x):
+            return x
+
+        run(f(1))
+        run(f(1))
+    warnings = [r for r in caplog.records if r.name == "twat_cache"]
+    assert len(warnings) == 1
+    assert "aiocache" in warnings[0].getMessage()
+    assert f.cache_backend in warnings[0].getMessage()
+    assert f.cache_info().hits == 1

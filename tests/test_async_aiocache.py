@@ -307,3 +307,22 @@ def test_ttl_with_maxsize_keeps_lru_order():
     run(main())
     assert calls == [1, 2, 3, 2]
     assert f.cache_info().currsize == 2
+
+
+def test_an_aiocache_with_other_internals_falls_back_instead_of_failing(monkeypatch, caplog):
+    import twat_cache_aiocache._store as store_module
+
+    class Changed:
+        def __init__(self, **kwargs):
+            self._storage = {}
+
+    monkeypatch.setattr(store_module, "SimpleMemoryCache", Changed)
+    with caplog.at_level(logging.WARNING, logger="twat_cache"):
+
+        @tc.acache
+        async def f(x):
+            return x
+
+    assert f.cache_backend != "aiocache"
+    assert "aiocache" in caplog.text
+    assert run(f(3)) == 3

@@ -63,6 +63,16 @@ class AiocacheStore:
         # timeout=None: a memory lookup cannot hang, and aiocache's default (5 s) wraps every
         # call in asyncio.wait_for, which costs a task per call on Python < 3.12.
         self.native: SimpleMemoryCache = SimpleMemoryCache(timeout=None)
+        # The sync paths reach into aiocache 0.12's storage (a dict of entries and a dict of
+        # expiry timers). If a release stores them differently, refuse to open: the core then
+        # logs it and uses the next backend of the chain instead of failing at every call.
+        if not isinstance(getattr(self.native, "_cache", None), dict) or not isinstance(
+            getattr(self.native, "_handlers", None), dict
+        ):
+            raise RuntimeError(
+                "aiocache's SimpleMemoryCache no longer keeps its entries in `_cache`/"
+                "`_handlers` dicts; this twat-cache-aiocache supports aiocache 0.12"
+            )
         self.maxsize = maxsize
         self.ttl = ttl
         self._lru = maxsize is not None and policy != "fifo"
