@@ -71,7 +71,9 @@ class AsyncStore(Protocol):
     `aget`/`aset` are awaited on the hot path. `delete`, `clear` and `__len__` stay synchronous,
     because `cache_delete`, `cache_clear` and `cache_info` are plain methods of the wrapper. An
     async store applies `ttl` itself (its spec declares `native_ttl=True`) and may offer
-    `aflight_lock(key)`, an async context manager for cross-process single flight.
+    `aflight_lock(key)`, an async context manager for cross-process single flight, and
+    `get_nowait(key, default)`, a synchronous read the wrapper prefers on the hot path when the
+    value is already in memory (so a hit never awaits).
     """
 
     native: Any
