@@ -497,7 +497,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"{PROG}: interrupted\n")
         return 130
     except BrokenPipeError:
-        # `twat-cache list | head`: the reader went away; nothing left to say.
+        # `twat-cache list | head`: the reader went away. Point stdout at devnull so the
+        # interpreter's final flush does not complain about the closed pipe.
+        with suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:
         sys.stderr.write(f"{PROG}: error: {type(exc).__name__}: {exc}\n")
