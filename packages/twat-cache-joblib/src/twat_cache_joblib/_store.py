@@ -13,7 +13,9 @@ unpickler stops at the pickle's end and never reads the trailer. Nothing is unpi
 mapped) before the trailer's HMAC and the payload's digest match. Files are written to a
 private temporary file, fsynced and renamed into place. TTL is native (the deadline lives in
 the authenticated trailer, so an expired entry is dropped without loading it); `maxsize` counts
-the files and evicts the least recently used (or, for policy "fifo", the oldest).
+the files and evicts the least recently used (or, for policy "fifo", the oldest). A store
+remembers the files it authenticated by their stat signature (inode, size, mtime, ctime), so a
+repeated hit of an unchanged file skips re-hashing its payload.
 """
 
 from __future__ import annotations
