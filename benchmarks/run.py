@@ -213,7 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         args.output.write_text(
             "# Benchmark results\n\n"
             f"{env_line}  \n{method}.\n\n"
-            "`ratio` is ours / theirs (lower is better); `bar` is the limit from DESIGN §4.\n\n"
+            "`ratio` is ours / theirs (lower is better); `bar` is the limit from DESIGN §4.\n"
+            "Import rows are whole-process times of fresh interpreters (bytecode cached), "
+            f"minimum of {QUICK_IMPORT_RUNS if args.quick else IMPORT_RUNS} runs each.\n\n"
             f"{markdown_table(results)}\n",
             encoding="utf-8",
         )
