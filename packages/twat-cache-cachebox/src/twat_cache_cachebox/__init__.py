@@ -16,6 +16,8 @@ BACKEND = BackendSpec(
     native_ttl=True,
     opener="twat_cache_cachebox._store:open_store",
     requires=("cachebox",),
-    description="cachebox (Rust): LRU/LFU/FIFO/RR/TTL caches",
+    # native_ttl: the store applies `ttl` itself for every policy (TTLCache for ttl/fifo,
+    # the core's TTLStore over LRU/LFU/RR, which cachebox has no expiring variant of).
+    description="cachebox (Rust): LRUCache/LFUCache/FIFOCache/RRCache, TTLCache for ttl",
     distribution="twat-cache-cachebox",
 )

@@ -16,6 +16,8 @@ BACKEND = BackendSpec(
     native_ttl=True,
     opener="twat_cache_cachetools._store:open_store",
     requires=("cachetools",),
-    description="cachetools: LRU/LFU/FIFO/RR/TTL caches behind a lock",
+    # native_ttl: the store applies `ttl` itself for every policy (TTLCache for ttl/lru,
+    # the core's TTLStore over LFU/FIFO/RR, which cachetools has no expiring variant of).
+    description="cachetools: LRUCache/LFUCache/FIFOCache/RRCache, TTLCache for ttl; locked",
     distribution="twat-cache-cachetools",
 )
