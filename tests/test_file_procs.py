@@ -169,13 +169,6 @@ def test_check_code_entries_are_shared_across_processes(run):
     assert run.computed() == 1
 
 
-@pytest.mark.xfail(
-    sys.version_info < (3, 12),
-    reason="core: keys.code_fingerprint uses repr(co_consts), which holds the address of "
-    "nested code objects (comprehensions before 3.12, lambdas, inner functions), so the "
-    "fingerprint differs in every process",
-    strict=False,
-)
 def test_check_code_with_nested_code_is_shared_across_processes(run):
     run(check_code=True, listcomp=True)
     run(check_code=True, listcomp=True)
