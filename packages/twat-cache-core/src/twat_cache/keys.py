@@ -136,6 +136,7 @@ class KeyMaker:
         "kwonly",
         "names",
         "npos",
+        "params",
         "plans",
         "posonly",
         "typed",
@@ -152,6 +153,7 @@ class KeyMaker:
 
         kinds = inspect.Parameter
         params = list(inspect.signature(func).parameters.values())
+        self.params = tuple(params)  # for the wrapper's exact-signature hit path
         self.names = tuple(
             p.name for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
         )

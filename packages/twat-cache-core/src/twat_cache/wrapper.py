@@ -236,6 +236,12 @@ def _kw_items(kwargs: dict[str, Any]) -> Any:
     return sorted(kwargs.items()) if kwargs else ()
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str) -> Any:
+    """The code object of a generated hit path; functions with the same parameters share it."""
+    return compile(source, "<twat_cache hit path>", "exec")
+
+
 def _exact_source(
     func: Callable[..., Any], keymaker: KeyMaker, mapping: bool
 ) -> tuple[str, list[Any]] | None:
@@ -257,18 +263,13 @@ def _exact_source(
     from keyword import iskeyword  # noqa: PLC0415
 
     kinds = inspect.Parameter
-    try:
-        params = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        return None
+    params = keymaker.params
     names = [p.name for p in params]
     if any(not n.isidentifier() or iskeyword(n) or n.startswith(_PREFIX) for n in names):
         return None
     positional = [
         p for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
     ]
-    if [p.name for p in positional] != list(keymaker.names):
-        return None  # not the signature KeyMaker saw: keep the one source of truth
     varargs = next((p.name for p in params if p.kind is kinds.VAR_POSITIONAL), None)
     varkw = next((p.name for p in params if p.kind is kinds.VAR_KEYWORD), None)
     kwonly = [p for p in params if p.kind is kinds.KEYWORD_ONLY]
@@ -312,20 +313,15 @@ def _exact_source(
     args_expr = "_tc_key" if simple else (f"({', '.join(call_args)},)" if call_args else "()")
     kwargs_expr = f"{{{', '.join(call_kwargs)}}}" if call_kwargs else "_tc_none"
 
-    fname = getattr(func, "__name__", "")
-    if not (isinstance(fname, str) and fname.isidentifier()) or iskeyword(fname):
-        fname = "wrapper"
-    if fname.startswith(_PREFIX) or fname in names:
-        fname = "wrapper" if "wrapper" not in names else "_tc_wrapper"
     lines = [
         "def _tc_make(_tc_get, _tc_map, _tc_MISS, _tc_UNHASHABLE, _tc_FAILED, _tc_state,"
         " _tc_slow, _tc_none, _tc_KW, _tc_items, *_tc_defaults):",
         *(f"    _tc_d{i} = _tc_defaults[{i}]" for i in range(len(defaults))),
-        f"    def {fname}({', '.join(signature)}):",
+        f"    def _tc_wrapper({', '.join(signature)}):",
         f"        _tc_key = ({', '.join(key)},)" if key else "        _tc_key = ()",
         *_lookup_source(mapping, "        "),
         f"        return _tc_slow(_tc_key, {args_expr}, {kwargs_expr}, _tc_value)",
-        f"    return {fname}",
+        "    return _tc_wrapper",
     ]
     return "\n".join(lines) + "\n", defaults
 
@@ -438,16 +434,17 @@ def _build_sync(
         source, defaults = exact
         namespace: dict[str, Any] = {}
         try:
-            exec(source, {"__builtins__": builtins}, namespace)  # source: see _exact_source
+            exec(_compiled(source), {"__builtins__": builtins}, namespace)  # see _exact_source
         except SyntaxError:  # a __signature__ Python itself would not accept
             pass
         else:
             context = (get, mapping, MISS, _UNHASHABLE, _FAILED, state, slow, _NO_KWARGS)
             wrapper = namespace["_tc_make"](*context, _KW, _kw_items, *defaults)
-            code = wrapper.__code__
-            if hasattr(code, "co_qualname"):  # 3.11+: binding errors name the function
-                qualname = getattr(func, "__qualname__", code.co_name)
-                if isinstance(qualname, str):
-                    changes: dict[str, Any] = {"co_qualname": qualname}
-                    wrapper.__code__ = code.replace(**changes)
+            # Binding errors name the function (co_name; co_qualname on 3.11+), as its own would.
+            name = getattr(func, "__name__", None)
+            changes: dict[str, Any] = {"co_name": name if isinstance(name, str) else "wrapper"}
+            qualname = getattr(func, "__qualname__", None)
+            if hasattr(wrapper.__code__, "co_qualname") and isinstance(qualname, str):
+                changes["co_qualname"] = qualname
+            wrapper.__code__ = wrapper.__code__.replace(**changes)
     return wrapper
