@@ -75,7 +75,7 @@ def _ndarray_key(arr: Any) -> tuple[Any, ...]:
     else:
         import numpy  # noqa: PLC0415  (only reached when a NumPy array is passed)
 
-        content = _digest(memoryview(numpy.ascontiguousarray(arr)).cast("B"))
+        content = _digest(memoryview(numpy.ascontiguousarray(arr)).cast("B"))  # type: ignore[arg-type]
     return (_ARRAY, arr.dtype.str, arr.shape, content)
 
 
@@ -108,8 +108,18 @@ def canonical(obj: Any) -> Hashable:
     else:
         return obj  # type: ignore[no-any-return]
     if isinstance(obj, (list, tuple, dict, set)):  # subclasses: keep their type in the key
-        return (_OBJECT, _type_name(kind), canonical(kind.__base__(obj)))  # type: ignore[call-arg]
-    return (_OBJECT, _type_name(kind), _digest(_pickled(obj)))
+        base: Any = kind.__base__
+        return (_OBJECT, _type_name(kind), canonical(base(obj)))
+    fields = getattr(kind, "__dataclass_fields__", None)
+    if fields is not None:
+        return (_OBJECT, _type_name(kind), tuple((n, canonical(getattr(obj, n))) for n in fields))
+    try:
+        return (_OBJECT, _type_name(kind), _digest(_pickled(obj)))
+    except UncacheableError:
+        state = getattr(obj, "__dict__", None)
+        if state is None:
+            raise
+        return (_OBJECT, _type_name(kind), canonical(state))
 
 
 def _type_name(kind: type) -> str:
@@ -322,12 +332,38 @@ def function_namespace(func: Callable[..., Any]) -> str:
 
 
 def code_fingerprint(func: Callable[..., Any]) -> str:
-    """A digest of `func`'s bytecode and constants, for opt-in invalidation on code changes."""
+    """A digest of `func`'s bytecode, names and constants, for opt-in invalidation on code changes.
+
+    Nested code objects (inner functions, lambdas, comprehensions) are digested recursively and
+    frozenset constants in a sorted order, so the fingerprint is the same in every process
+    (`repr` of a code object holds its memory address; a frozenset's order depends on hash
+    randomisation).
+    """
     code = getattr(func, "__code__", None)
     if code is None:
         return "nocode"
-    parts = [code.co_code, repr(code.co_consts).encode(), repr(code.co_names).encode()]
-    return hashlib.sha256(b"\x00".join(parts)).hexdigest()[:16]
+    h = hashlib.sha256()
+    _digest_code(code, h.update)
+    return h.hexdigest()[:16]
+
+
+def _digest_code(code: Any, out: Callable[[bytes], object]) -> None:
+    out(code.co_code)
+    out(repr((code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)).encode())
+    for const in code.co_consts:
+        out(_const_bytes(const))
+
+
+def _const_bytes(const: object) -> bytes:
+    if hasattr(const, "co_code"):
+        h = hashlib.sha256()
+        _digest_code(const, h.update)
+        return b"C" + h.digest()
+    if isinstance(const, tuple):
+        return b"(" + b",".join(_const_bytes(c) for c in const) + b")"
+    if isinstance(const, frozenset):
+        return b"{" + b",".join(sorted(_const_bytes(c) for c in const)) + b"}"
+    return f"{type(const).__name__}:{const!r}".encode()  # str, bytes, numbers, None, Ellipsis
 
 
 def stable_digest(namespace: str, key: Hashable) -> str:
@@ -343,7 +379,7 @@ def stable_digest(namespace: str, key: Hashable) -> str:
     return h.hexdigest()
 
 
-def _encode(obj: Any, out: Callable[[bytes], object]) -> None:  # noqa: C901
+def _encode(obj: Any, out: Callable[[bytes], object]) -> None:
     kind = type(obj)
     if obj is None:
         out(b"N")
@@ -382,7 +418,18 @@ def _encode(obj: Any, out: Callable[[bytes], object]) -> None:  # noqa: C901
     elif kind in (list, dict, set, bytearray):
         raise TypeError(f"unhashable type: {kind.__name__!r}")
     else:
-        data = _pickled(obj)
+        hash(obj)  # an unhashable value (an ndarray, say) must be canonicalized by the caller
         name = _type_name(kind).encode()
+        try:
+            data = _pickled(obj)
+        except UncacheableError:
+            # Not picklable (e.g. an instance of a class defined in a function): its type and
+            # state are still the same in every process.
+            state = getattr(obj, "__dict__", None)
+            if state is None:
+                raise
+            out(b"o%d:%s" % (len(name), name))
+            _encode(canonical(state), out)
+            return
         out(b"p%d:%s%d:" % (len(name), name, len(data)))
         out(data)
