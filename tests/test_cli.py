@@ -469,11 +469,11 @@ def test_list_prune_clear_on_a_real_backend(tmp_path: Path, case: str) -> None:
     assert listed["real"]["bytes"] > 0
 
     pruned = {c["name"]: c for c in twat_json(tmp_path, "prune")["caches"]}
-    if pruned["brief"]["pruned"] is None:  # this backend's store has no prune()
-        assert "cannot prune" in pruned["brief"]["note"]
-    else:
-        assert pruned["brief"]["entries"] == 0
-        assert pruned["real"]["entries"] == 4
+    assert pruned["brief"]["note"] is None
+    assert pruned["brief"]["pruned"] in (0, 1, 2)  # diskcache also drops expired rows itself
+    assert pruned["brief"]["entries"] == 0
+    assert pruned["real"]["pruned"] == 0
+    assert pruned["real"]["entries"] == 4
 
     twat(tmp_path, "clear", "real")
     after = {c["name"]: c for c in twat_json(tmp_path, "list")["caches"]}
