@@ -485,6 +485,7 @@ def test_two_functions_with_one_namespace_in_one_folder_warn(backend, caplog):
         return twin
 
     with caplog.at_level(logging.WARNING, logger="twat_cache"):
-        decorator(backend, "twins")(make(0))
-        decorator(backend, "twins")(make(1))
+        first = decorator(backend, "twins")(make(0))
+        second = decorator(backend, "twins")(make(1))  # while `first` is alive
+    assert first is not second
     assert any("share cache entries" in r.getMessage() for r in caplog.records)

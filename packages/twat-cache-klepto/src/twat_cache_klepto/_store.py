@@ -282,7 +282,10 @@ class KleptoSQLStore(_KleptoStore):
         )
 
     def _count(self) -> int:
-        return len(self.native)
+        # klepto's len() opens an ORM session per call; one COUNT on the archive's connection
+        # is the same query without the session (and its pooled connection).
+        result = self._conn.execute(self._sql.text(f"SELECT count(*) FROM {self.table}"))
+        return int(result.scalar_one())
 
     def _digests(self) -> list[str]:
         return [str(k) for k in self.native]
