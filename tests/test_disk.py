@@ -489,3 +489,29 @@ def test_two_functions_with_one_namespace_in_one_folder_warn(backend, caplog):
         second = decorator(backend, "twins")(make(1))  # while `first` is alive
     assert first is not second
     assert any("share cache entries" in r.getMessage() for r in caplog.records)
+
+
+def test_lock_folder_that_cannot_be_made_still_answers(backend, tmp_path, caplog):
+    calls = []
+
+    @decorator(backend, "nolock")
+    def f(x):
+        calls.append(x)
+        return x
+
+    @decorator(backend, "nolock")
+    async def g(x):
+        calls.append(x)
+        return x
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for func in (f, g):
+        store = func._twat_cache_state.store
+        store = getattr(store, "inner", store)
+        store.locks = blocker / "locks"  # cannot be created, even by root
+    with caplog.at_level(logging.WARNING, logger="twat_cache"):
+        assert [f(1), f(2), f(1)] == [1, 2, 1]
+        assert asyncio.run(g(3)) == 3
+    assert calls == [1, 2, 3]
+    assert len([r for r in caplog.records if "no cross-process lock" in r.getMessage()]) == 2
