@@ -1,11 +1,11 @@
 """Disk rows: `@bcache` hits against raw `diskcache.Cache.memoize`, and klepto against its archives.
 
 Both sides of a diskcache row use the same eviction policy, since that decides what a hit costs:
-diskcache's least-recently-used policy writes the access time on every hit (a transaction),
-least-recently-stored does not. `bcache`'s default policy is "lru", so the first row compares it
-with a `Cache(eviction_policy="least-recently-used")`; `bcache(policy="fifo")` maps to
-least-recently-stored, diskcache's own default, which the second row compares with a default
-`Cache`. The klepto rows are informational: ours reads a sealed entry (HMAC verified, then
+diskcache's least-recently-used and least-frequently-used policies write on every hit (a
+transaction), least-recently-stored (its default) does not. `bcache` without `maxsize` keeps
+diskcache's default order for its 1 GiB backstop, so the first row compares defaults with
+defaults; with a `maxsize`, lru and lfu are tracked and compared with a raw Cache tracking the
+same. The klepto rows are informational: ours reads a sealed entry (HMAC verified, then
 unpickled) from klepto's SQL or directory archive; theirs is the same archive's own lookup of a
 value it pickled itself (dill) -- no authentication.
 
@@ -66,27 +66,25 @@ def _diskcache_rows() -> list[Comparison]:
 
     from twat_cache import bcache
 
+    cases = (
+        ("bcache hit (defaults)", {}, None),
+        ('bcache(maxsize=1000) hit, policy "lru"', {"maxsize": 1000}, "least-recently-used"),
+        (
+            'bcache(maxsize=1000, policy="lfu") hit',
+            {"maxsize": 1000, "policy": "lfu"},
+            "least-frequently-used",
+        ),
+    )
     rows = []
-    for policy, eviction in (("lru", "least-recently-used"), ("fifo", "least-recently-stored")):
-        ours = bcache(folder_name=_scratch(), policy=policy)(_fresh())
+    for name, options, eviction in cases:
+        ours = bcache(folder_name=_scratch(), **options)(_fresh())
         assert ours.cache_backend == "diskcache", ours.cache_backend
-        raw = diskcache.Cache(_scratch(), eviction_policy=eviction)
-        theirs = raw.memoize()(_fresh())
-        label = "bcache" if policy == "lru" else 'bcache(policy="fifo")'
-        rows.append(
-            _row(
-                f"{label} hit (diskcache {eviction})",
-                ours,
-                theirs,
-                f"diskcache.Cache(eviction_policy={eviction!r}).memoize",
-                1.0,
-            )
-        )
-    # Defaults side by side (informational): bcache's default policy is lru, which costs
-    # diskcache a write per hit; raw memoize's default Cache does not track use.
-    ours = bcache(folder_name=_scratch())(_fresh())
-    theirs = diskcache.Cache(_scratch()).memoize()(_fresh())
-    rows.append(_row("bcache hit, both defaults", ours, theirs, "diskcache.Cache().memoize", None))
+        if eviction is None:
+            raw, theirs_name = diskcache.Cache(_scratch()), "diskcache.Cache().memoize"
+        else:
+            raw = diskcache.Cache(_scratch(), eviction_policy=eviction)
+            theirs_name = f"diskcache.Cache(eviction_policy={eviction!r}).memoize"
+        rows.append(_row(name, ours, raw.memoize()(_fresh()), theirs_name, 1.0))
     return rows
 
 

@@ -13,11 +13,14 @@ unpickled. diskcache stores those bytes as they are (no pickling of its own); th
 here refuses any row that is not raw bytes, so a tampered index can never make diskcache
 unpickle something. Expiry is diskcache's own (`expire=`).
 
-Default limits: `maxsize=None` sets no bound on the number of entries; diskcache's own default
-`size_limit` of 1 GiB (bytes of stored values) still applies and culls by the policy. A
-`maxsize` is a count of entries: after each store, entries beyond it are culled in diskcache's
-own eviction order for the policy (lru: least recently used, lfu: least frequently used,
-fifo/ttl: least recently stored), expired entries first.
+Limits: a `maxsize` is a count of entries: after each store, entries beyond it are culled in
+diskcache's own eviction order for the policy (lru: least recently used, lfu: least frequently
+used, fifo/ttl: least recently stored), expired entries first. The default, `maxsize=None`, sets
+no bound on the number of entries; diskcache's own default `size_limit` of 1 GiB (bytes of
+stored values) is then the only bound, a backstop culled in diskcache's default order (least
+recently stored). Tracking use (lru, lfu) costs diskcache a write transaction on every hit
+(about 4x the cost of a read-only hit), so it is paid only when a `maxsize` makes the order
+matter.
 """
 
 from __future__ import annotations
@@ -215,6 +218,8 @@ class DiskcacheStore(_LockOwner):
         if policy is None:
             allowed = ", ".join(sorted(POLICIES))
             raise ValueError(f"diskcache: policy must be one of {allowed}, got {config.policy!r}")
+        if config.maxsize is None:
+            policy = POLICIES["fifo"]  # only the byte backstop evicts: keep hits read-only
         self.policy = policy
         self.directory = secure_dir(namespace_dir(Path(ctx.folder), ctx.namespace))
         self.locks = self.directory / "locks"
