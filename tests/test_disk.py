@@ -515,3 +515,23 @@ def test_lock_folder_that_cannot_be_made_still_answers(backend, tmp_path, caplog
         assert asyncio.run(g(3)) == 3
     assert calls == [1, 2, 3]
     assert len([r for r in caplog.records if "no cross-process lock" in r.getMessage()]) == 2
+
+
+@needs("diskcache")
+@pytest.mark.parametrize(
+    ("options", "eviction"),
+    [
+        ({}, "least-recently-stored"),  # no maxsize: only the 1 GiB backstop, hits stay reads
+        ({"maxsize": 10}, "least-recently-used"),
+        ({"maxsize": 10, "policy": "lfu"}, "least-frequently-used"),
+        ({"maxsize": 10, "policy": "fifo"}, "least-recently-stored"),
+    ],
+)
+def test_diskcache_policy_mapping(options, eviction):
+    @tc.bcache(folder_name="policies", **options)
+    def f(x):
+        return x
+
+    assert f.cache_backend == "diskcache"
+    assert f.cache.eviction_policy == eviction
+    assert f.cache.size_limit == 2**30
