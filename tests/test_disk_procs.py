@@ -219,3 +219,34 @@ def test_clear_cache_drops_entries_other_processes_wrote(backend, run, cache_roo
     assert mine.cache_info().currsize == 0
     assert run.once(backend, 4) == {"hits": 0, "misses": 1}
     assert run.computations() == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_uses_its_own_connection(backend, tmp_path):
+    import multiprocessing
+
+    from test_disk_helpers import decorator
+
+    counts = tmp_path / "forked"
+    counts.mkdir()
+
+    @decorator(backend, "forked")
+    def f(x):
+        (counts / f"{x}-{os.getpid()}").touch()
+        return x * 3
+
+    assert f(1) == 3  # the parent opened (and used) its connection before forking
+    ctx = multiprocessing.get_context("fork")
+    child = ctx.Process(target=_child_calls, args=(f,))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0
+    assert f(2) == 6  # the child stored it
+    assert f(1) == 3
+    assert sorted(p.name.split("-")[0] for p in counts.iterdir()) == ["1", "2"]
+
+
+def _child_calls(f) -> None:
+    assert f(1) == 3
+    assert f(2) == 6
+    assert f(2) == 6

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -35,6 +36,7 @@ import sqlite3
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Hashable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
@@ -316,6 +318,15 @@ class KleptoSQLStore(_KleptoStore):
 
         self._sql = sqlalchemy
         self._conn = self.native._conn
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
+
+    def _reopen_in_child(self) -> None:
+        """After fork: never touch the parent's SQLite connection; open this process's own."""
+        self._mutex = threading.RLock()  # another thread may have held it at the fork
+        engine = self.native._engine
+        engine.dispose(close=False)  # forget the parent's pooled connections without closing
+        self._conn = self.native._conn = engine.connect()
 
     def _read(self, digest: str) -> Any:
         return self.native.get(digest, _ABSENT)
@@ -372,6 +383,12 @@ class KleptoSQLStore(_KleptoStore):
         """Close the archive's database connection."""
         self._conn.close()
         self.native._engine.dispose()
+
+
+def _after_fork(ref: weakref.ref[KleptoSQLStore]) -> None:
+    store = ref()
+    if store is not None:
+        store._reopen_in_child()
 
 
 def _prepare_db(path: Path) -> None:
