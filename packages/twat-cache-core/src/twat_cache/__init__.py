@@ -7,11 +7,9 @@ to the standard library. Importing this package imports no backend library.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twat_cache._version import __version__
 from twat_cache.config import CacheConfig, create_cache_config
-from twat_cache.decorators import CachedFunction, acache, bcache, fcache, mcache, ucache
+from twat_cache.decorators import acache, bcache, fcache, mcache, ucache
 from twat_cache.paths import get_cache_path
 from twat_cache.stats import clear_cache, get_stats
 from twat_cache.wrapper import CacheInfo
@@ -32,6 +30,22 @@ __all__ = [
     "mcache",
     "ucache",
 ]
+
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from twat_cache._types import CachedFunction
+
+
+def __getattr__(name: str) -> object:
+    # `CachedFunction` is a typing Protocol: loading it on first use keeps `typing` off import.
+    if name == "CachedFunction":
+        from twat_cache._types import CachedFunction  # noqa: PLC0415
+
+        return CachedFunction
+    raise AttributeError(f"module 'twat_cache' has no attribute {name!r}")
 
 
 def available_backends() -> dict[str, Any]:

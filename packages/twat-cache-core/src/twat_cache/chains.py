@@ -7,11 +7,14 @@ in-process by passing a different set of backends.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from twat_cache._frozen import Frozen
 
-from twat_cache.config import CacheConfig
-from twat_cache.registry import BackendSpec
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Collection, Mapping
+
+    from twat_cache.config import CacheConfig
+    from twat_cache.registry import BackendSpec
 
 __all__ = ["CHAINS", "Choice", "candidates", "choose"]
 
@@ -33,18 +36,24 @@ CHAINS: dict[str, tuple[Step, ...]] = {
 }
 
 
-@dataclass(frozen=True)
-class Choice:
+class Choice(Frozen):
     """The pick for one decorated function.
 
     `backend` and the `kind` its store is opened as, the `config` it is opened with (the
     policy may have fallen back to lru) and the `warnings` to log.
     """
 
+    __slots__ = ("backend", "kind", "config", "warnings")
+
     backend: str
     kind: str
     config: CacheConfig
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...]
+
+    def __init__(
+        self, backend: str, kind: str, config: CacheConfig, warnings: tuple[str, ...] = ()
+    ) -> None:
+        self._set(backend=backend, kind=kind, config=config, warnings=tuple(warnings))
 
 
 def candidates(decorator: str, config: CacheConfig, *, is_async: bool) -> tuple[Step, ...]:

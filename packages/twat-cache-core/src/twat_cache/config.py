@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, fields
-from typing import Any
+
+from twat_cache._frozen import Frozen
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 KINDS = ("memory", "disk", "file", "async")
 POLICIES = ("lru", "lfu", "fifo", "rr", "ttl")
@@ -28,8 +32,7 @@ OUR_BACKENDS = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class CacheConfig:
+class CacheConfig(Frozen):
     """The validated options of one cached function; frozen, and checked when it is created.
 
     `maxsize` is a positive int or None (unbounded in memory, the backend's documented default
@@ -39,52 +42,105 @@ class CacheConfig:
     decorators and backends: `compress` (bool or zlib level 0-9), `sql_backend`, `backend` (the
     async backend's name), `typed` (1 and 1.0 are different keys), `encrypt`, `mmap_mode`,
     `check_code` (invalidate when the function's code changes) and `redis_url`. Any invalid
-    value raises `ValueError` naming the field.
+    value raises `ValueError` naming the field; `replace(**changes)` returns a validated copy.
     """
 
-    maxsize: int | None = None
-    ttl: float | None = None
-    policy: str = "lru"
-    folder_name: str | None = None
-    preferred_engine: str | None = None
-    use_async: bool = False
-    kind: str = "memory"
-    sql_backend: bool = True
-    compress: bool | int = False
-    backend: str | None = None
-    typed: bool = False
-    encrypt: bool = False
-    mmap_mode: str | None = None
-    check_code: bool = False
-    redis_url: str | None = None
+    __slots__ = (
+        "maxsize",
+        "ttl",
+        "policy",
+        "folder_name",
+        "preferred_engine",
+        "use_async",
+        "kind",
+        "sql_backend",
+        "compress",
+        "backend",
+        "typed",
+        "encrypt",
+        "mmap_mode",
+        "check_code",
+        "redis_url",
+    )
 
-    def __post_init__(self) -> None:
-        _check_maxsize(self.maxsize)
-        object.__setattr__(self, "ttl", _check_ttl(self.ttl))
-        _check_choice("policy", self.policy, POLICIES)
-        if self.policy == "ttl" and self.ttl is None:
+    maxsize: int | None
+    ttl: float | None
+    policy: str
+    folder_name: str | None
+    preferred_engine: str | None
+    use_async: bool
+    kind: str
+    sql_backend: bool
+    compress: bool | int
+    backend: str | None
+    typed: bool
+    encrypt: bool
+    mmap_mode: str | None
+    check_code: bool
+    redis_url: str | None
+
+    def __init__(
+        self,
+        maxsize: int | None = None,
+        ttl: float | None = None,
+        policy: str = "lru",
+        folder_name: str | None = None,
+        preferred_engine: str | None = None,
+        use_async: bool = False,
+        kind: str = "memory",
+        sql_backend: bool = True,
+        compress: bool | int = False,
+        backend: str | None = None,
+        typed: bool = False,
+        encrypt: bool = False,
+        mmap_mode: str | None = None,
+        check_code: bool = False,
+        redis_url: str | None = None,
+    ) -> None:
+        _check_maxsize(maxsize)
+        _check_choice("policy", policy, POLICIES)
+        ttl = _check_ttl(ttl)
+        if policy == "ttl" and ttl is None:
             raise ValueError("policy: 'ttl' needs a ttl (seconds > 0); got ttl=None")
-        object.__setattr__(self, "folder_name", check_folder_name(self.folder_name))
-        _check_choice("kind", self.kind, KINDS)
-        for name in ("use_async", "sql_backend", "typed", "encrypt", "check_code"):
-            _check_bool(name, getattr(self, name))
-        _check_compress(self.compress)
-        if self.mmap_mode is not None:
-            _check_choice("mmap_mode", self.mmap_mode, MMAP_MODES)
-        for name in ("preferred_engine", "backend", "redis_url"):
-            value = getattr(self, name)
+        folder_name = check_folder_name(folder_name)
+        _check_choice("kind", kind, KINDS)
+        flags = {
+            "use_async": use_async,
+            "sql_backend": sql_backend,
+            "typed": typed,
+            "encrypt": encrypt,
+            "check_code": check_code,
+        }
+        for name, flag in flags.items():
+            _check_bool(name, flag)
+        _check_compress(compress)
+        if mmap_mode is not None:
+            _check_choice("mmap_mode", mmap_mode, MMAP_MODES)
+        names = {"preferred_engine": preferred_engine, "backend": backend, "redis_url": redis_url}
+        for name, value in names.items():
             if value is not None and (not isinstance(value, str) or not value):
                 raise ValueError(f"{name}: expected a non-empty string or None, got {value!r}")
-        if self.preferred_engine is not None:
-            _check_engine("preferred_engine", self.preferred_engine)
-        if self.backend is not None:
-            _check_engine("backend", self.backend)
-
-    def replace(self, **changes: Any) -> CacheConfig:
-        """Return a copy with `changes` applied, validated like a new config."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
-        values.update(changes)
-        return CacheConfig(**values)
+        if preferred_engine is not None:
+            _check_engine("preferred_engine", preferred_engine)
+        if backend is not None:
+            _check_engine("backend", backend)
+        self._set(
+            maxsize=maxsize,
+            ttl=ttl,
+            policy=policy,
+            folder_name=folder_name,
+            preferred_engine=preferred_engine,
+            use_async=use_async,
+            kind=kind,
+            sql_backend=sql_backend,
+            compress=compress,
+            backend=backend,
+            typed=typed,
+            encrypt=encrypt,
+            mmap_mode=mmap_mode,
+            check_code=check_code,
+            redis_url=redis_url,
+        )
 
 
 def create_cache_config(**kwargs: Any) -> CacheConfig:
@@ -93,7 +149,7 @@ def create_cache_config(**kwargs: Any) -> CacheConfig:
     Accepts every `CacheConfig` field by name. Unknown names are rejected with the list of known
     ones, so a typo (`max_size=`) never silently turns a bounded cache into an unbounded one.
     """
-    known = {f.name for f in fields(CacheConfig)}
+    known = set(CacheConfig.__slots__)
     unknown = sorted(set(kwargs) - known)
     if unknown:
         raise ValueError(f"unknown cache option(s) {unknown}; known options: {sorted(known)}")

@@ -7,81 +7,23 @@ called; the backend is chosen and its store opened when it is applied to a funct
 
 from __future__ import annotations
 
-import logging
-import re
-from collections.abc import Callable
-from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar, overload
-
 from twat_cache import chains, registry, stats
+from twat_cache._log import logger
 from twat_cache.config import CacheConfig
 from twat_cache.keys import code_fingerprint, function_namespace
 from twat_cache.paths import get_cache_path, write_marker
-from twat_cache.store import TTLStore
-from twat_cache.wrapper import CacheInfo, CacheState, build
+from twat_cache.wrapper import CacheState, build
 
-logger = logging.getLogger("twat_cache")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Literal, overload
 
-P = ParamSpec("P")
-P2 = ParamSpec("P2")
-R = TypeVar("R")
-R2 = TypeVar("R2")
-S = TypeVar("S")
-Policy = Literal["lru", "lfu", "fifo", "rr", "ttl"]
+    from twat_cache._types import CachedFunction, Decorator, P, Policy, R
+else:
+    from twat_cache._compat import overload
 
-__all__ = ["CachedFunction", "acache", "bcache", "fcache", "mcache", "ucache"]
-
-
-class CachedFunction(Protocol[P, R]):
-    """A decorated function: callable with the original signature, plus the cache's handles.
-
-    `cache` is the backend's native cache object, `cache_backend` its name and `cache_config`
-    the validated config; `cache_info()`, `cache_clear()` (alias `clear()`) and
-    `cache_delete(*args, **kwargs)` work like their functools namesakes.
-    """
-
-    cache: Any
-    cache_backend: str
-    cache_config: CacheConfig
-    __wrapped__: Callable[P, R]
-
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Call the function, or return its cached result."""
-        ...
-
-    def cache_info(self) -> CacheInfo:
-        """Return (hits, misses, maxsize, currsize)."""
-        ...
-
-    def cache_clear(self) -> None:
-        """Drop every entry and reset the counters."""
-        ...
-
-    def clear(self) -> None:
-        """Alias of `cache_clear`."""
-        ...
-
-    def cache_delete(self, *args: P.args, **kwargs: P.kwargs) -> bool:
-        """Drop the entry of one call; True if there was one."""
-        ...
-
-    # Methods: reached through an instance, the cached function binds `self` like a function.
-    @overload
-    def __get__(self, instance: None, owner: type[Any] | None = None) -> CachedFunction[P, R]: ...
-    @overload
-    def __get__(
-        self: CachedFunction[Concatenate[S, P2], R2], instance: S, owner: type[Any] | None = None
-    ) -> CachedFunction[P2, R2]: ...
-    def __get__(self, instance: Any, owner: Any = None) -> Any:
-        """Bind to `instance` (methods), as plain functions do."""
-        ...
-
-
-class Decorator(Protocol):
-    """What a called decorator (`mcache(maxsize=10)`) returns: it keeps the function's signature."""
-
-    def __call__(self, func: Callable[P, R], /) -> CachedFunction[P, R]:
-        """Wrap `func` in its cache."""
-        ...
+__all__ = ["acache", "bcache", "fcache", "mcache", "ucache"]
 
 
 def _is_coroutine_function(func: Any) -> bool:
@@ -97,6 +39,8 @@ def _is_target(obj: object) -> bool:
 
 def _default_folder(func: Callable[..., Any]) -> str:
     """A folder name of its own for a function decorated without `folder_name`."""
+    import re  # noqa: PLC0415  (kept off `import twat_cache`)
+
     name = function_namespace(func).replace(":", ".")
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
     return re.sub(r"\.{2,}", ".", name).strip(".") or "default"
@@ -124,6 +68,8 @@ def _open(func: Callable[..., Any], choice: chains.Choice, name: str) -> tuple[A
     if folder is not None:
         write_marker(folder, spec.name, namespace)
     if config.ttl is not None and not spec.native_ttl:
+        from twat_cache.store import TTLStore  # noqa: PLC0415
+
         store = TTLStore(store, config.ttl)
     return store, folder, namespace
 

@@ -10,10 +10,11 @@ function's namespace and that key: stable across processes and interpreter runs.
 
 from __future__ import annotations
 
-import hashlib
-import pickle
 from collections.abc import Callable, Hashable
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "KeyMaker",
@@ -56,10 +57,14 @@ _EMPTY = object()
 
 
 def _digest(data: bytes | memoryview) -> bytes:
+    import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
+
     return hashlib.blake2b(data, digest_size=20).digest()
 
 
 def _pickled(obj: object) -> bytes:
+    import pickle  # noqa: PLC0415  (only reached for unhashable or disk-keyed arguments)
+
     try:
         return pickle.dumps(obj, protocol=4)
     except Exception as exc:
@@ -339,6 +344,8 @@ def code_fingerprint(func: Callable[..., Any]) -> str:
     (`repr` of a code object holds its memory address; a frozenset's order depends on hash
     randomisation).
     """
+    import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
+
     code = getattr(func, "__code__", None)
     if code is None:
         return "nocode"
@@ -355,6 +362,8 @@ def _digest_code(code: Any, out: Callable[[bytes], object]) -> None:
 
 
 def _const_bytes(const: object) -> bytes:
+    import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
+
     if hasattr(const, "co_code"):
         h = hashlib.sha256()
         _digest_code(const, h.update)
@@ -373,6 +382,8 @@ def stable_digest(namespace: str, key: Hashable) -> str:
     disk; other hashable objects are encoded by their pickle. Raises `TypeError` for list, dict
     or set values (the wrapper passes canonical keys here, where those are already tuples).
     """
+    import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
+
     h = hashlib.sha256()
     _encode(namespace, h.update)
     _encode(key, h.update)
@@ -404,6 +415,8 @@ def _encode(obj: Any, out: Callable[[bytes], object]) -> None:
     elif kind is _Tag:
         out(b"#" + obj.name.encode() + b";")
     elif kind is frozenset:
+        import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
+
         parts = []
         for item in obj:
             sub = hashlib.sha256()

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 
 from twat_cache.config import check_folder_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 #: A file in every folder twat-cache created; `clear_cache` only ever removes marked folders.
 MARKER = ".twat_cache"
@@ -16,6 +19,8 @@ FILE_MODE = 0o600
 
 def cache_root() -> Path:
     """The cache root: `$TWAT_CACHE_DIR`, else the platform's user cache dir + `twat_cache`."""
+    from pathlib import Path  # noqa: PLC0415  (kept off `import twat_cache`)
+
     env = os.environ.get("TWAT_CACHE_DIR")
     if env:
         return Path(env).expanduser()
@@ -38,6 +43,8 @@ def secure_dir(path: Path) -> Path:
 
 def resolve_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Path:
     """Where `folder_name` lives (validated, see `get_cache_path`), without creating anything."""
+    from pathlib import Path  # noqa: PLC0415
+
     name = check_folder_name(folder_name)
     root = cache_root()
     return root if name is None else (Path(name) if os.path.isabs(name) else root / name)

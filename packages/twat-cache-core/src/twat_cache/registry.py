@@ -9,24 +9,24 @@ happens at the first decoration (or `available_backends()`), not on `import twat
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import logging
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
 
-from twat_cache.config import CacheConfig
+from twat_cache._frozen import Frozen
+from twat_cache._log import logger
 
-logger = logging.getLogger("twat_cache")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from twat_cache.config import CacheConfig
 
 GROUP = "twat_cache.backends"
 
 __all__ = ["GROUP", "BackendSpec", "discover", "is_usable", "open_store"]
 
 
-@dataclass(frozen=True)
-class BackendSpec:
+class BackendSpec(Frozen):
     """What a backend is and can do; a plugin's entry point points at one of these.
 
     `kinds` is the subset of {"memory", "disk", "file", "async"} it serves (an "async" backend
@@ -37,15 +37,51 @@ class BackendSpec:
     to open a store for one function.
     """
 
+    __slots__ = (
+        "name",
+        "kinds",
+        "policies",
+        "persistent",
+        "native_ttl",
+        "opener",
+        "requires",
+        "description",
+        "distribution",
+    )
+
     name: str
     kinds: frozenset[str]
     policies: frozenset[str]
     persistent: bool
     native_ttl: bool
     opener: str
-    requires: tuple[str, ...] = ()
-    description: str = ""
-    distribution: str = ""
+    requires: tuple[str, ...]
+    description: str
+    distribution: str
+
+    def __init__(
+        self,
+        name: str,
+        kinds: frozenset[str],
+        policies: frozenset[str],
+        persistent: bool,
+        native_ttl: bool,
+        opener: str,
+        requires: tuple[str, ...] = (),
+        description: str = "",
+        distribution: str = "",
+    ) -> None:
+        self._set(
+            name=name,
+            kinds=frozenset(kinds),
+            policies=frozenset(policies),
+            persistent=persistent,
+            native_ttl=native_ttl,
+            opener=opener,
+            requires=tuple(requires),
+            description=description,
+            distribution=distribution,
+        )
 
     def serves(self, kind: str) -> bool:
         """True when this backend serves caches of `kind`."""
@@ -56,19 +92,25 @@ class BackendSpec:
         return policy in self.policies
 
 
-@dataclass(frozen=True)
-class StoreContext:
+class StoreContext(Frozen):
     """What a store needs to know about the function it caches.
 
     `namespace` is the function's identity (`module:qualname`, plus a code fingerprint when
     `check_code` is on); `folder` the resolved cache folder for persistent backends (None for
-    memory); `name` the cache's name in `get_stats()`.
+    memory); `name` the cache's name in `get_stats()`; `extra` free-form options.
     """
+
+    __slots__ = ("namespace", "name", "folder", "extra")
 
     namespace: str
     name: str
-    folder: Any = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    folder: Any
+    extra: dict[str, Any]
+
+    def __init__(
+        self, namespace: str, name: str, folder: Any = None, extra: dict[str, Any] | None = None
+    ) -> None:
+        self._set(namespace=namespace, name=name, folder=folder, extra=dict(extra or {}))
 
 
 _lock = threading.Lock()
@@ -117,6 +159,8 @@ def is_usable(spec: BackendSpec) -> bool:
     """True when every library `spec` requires can be imported (checked without importing)."""
     usable = _usable.get(spec.name)
     if usable is None:
+        import importlib.util  # noqa: PLC0415  (imports contextlib: kept off `import twat_cache`)
+
         try:
             usable = all(importlib.util.find_spec(lib) is not None for lib in spec.requires)
         except (ImportError, ValueError):

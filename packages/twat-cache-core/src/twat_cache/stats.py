@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import shutil
 import threading
 import weakref
-from contextlib import suppress
-from pathlib import Path
-from typing import Any
 
+from twat_cache._log import logger
 from twat_cache.paths import cache_root, is_marked, resolve_cache_path
-from twat_cache.wrapper import CacheState
 
-logger = logging.getLogger("twat_cache")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
+    from twat_cache.wrapper import CacheState
 
 _lock = threading.Lock()
 _caches: dict[str, CacheState] = {}
@@ -48,8 +48,10 @@ def register(state: CacheState, func: Any) -> str:
                     state.namespace,
                     state.folder,
                 )
-            with suppress(TypeError):  # callables without weakref support are not tracked
+            try:  # noqa: SIM105  (contextlib is kept off `import twat_cache`)
                 _owners[slot] = weakref.ref(func)
+            except TypeError:  # callables without weakref support are not tracked
+                pass
         return name
 
 
@@ -88,8 +90,8 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
         states = list(_caches.values())
     live: set[str] = set()
     for state in states:
-        folder = None if state.folder is None else Path(state.folder)
-        if target is not None and folder != target:
+        folder = None if state.folder is None else resolve_cache_path(state.folder)
+        if target is not None and folder != target and not _meant_for(state, target):
             continue
         try:
             state.clear()
@@ -113,8 +115,16 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
         _empty_folder(folder)
 
 
+def _meant_for(state: CacheState, target: Path) -> bool:
+    """True for a cache that asked for folder `target` but fell back to memory."""
+    wanted = state.config.folder_name
+    return state.folder is None and wanted is not None and resolve_cache_path(wanted) == target
+
+
 def _empty_folder(folder: Path) -> None:
     """Remove what a cache folder holds, keeping the (marked) folder itself."""
+    import shutil  # noqa: PLC0415  (kept off `import twat_cache`)
+
     for child in folder.iterdir():
         if child.name == ".twat_cache":
             continue

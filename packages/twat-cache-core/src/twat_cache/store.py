@@ -13,22 +13,9 @@ from collections.abc import Hashable
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import Any, Protocol, runtime_checkable
 
+from twat_cache._missing import MISS
+
 __all__ = ["MISS", "AsyncStore", "Store", "TTLStore"]
-
-
-class _Miss:
-    """The sentinel a store's `get` returns for a missing entry (so `None` can be cached)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "MISS"
-
-    def __reduce__(self) -> str:
-        return "MISS"
-
-
-MISS: Any = _Miss()
 
 
 @runtime_checkable

@@ -11,27 +11,36 @@ from __future__ import annotations
 
 import builtins
 import functools
-import logging
 import threading
+from collections import namedtuple
 from collections.abc import Callable, Hashable
-from typing import Any, NamedTuple
 
-from twat_cache.config import CacheConfig
+from twat_cache._log import logger
+from twat_cache._missing import MISS
 from twat_cache.keys import _KW, KeyMaker, UncacheableError, _BadCall, canonical
-from twat_cache.store import MISS
 
-logger = logging.getLogger("twat_cache")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+
+    from twat_cache.config import CacheConfig
 
 __all__ = ["CacheInfo", "CacheState", "build"]
 
 
-class CacheInfo(NamedTuple):
-    """Statistics of one cache, shaped like `functools.lru_cache`'s `cache_info()`."""
+if TYPE_CHECKING:
 
-    hits: int
-    misses: int
-    maxsize: int | None
-    currsize: int
+    class CacheInfo(NamedTuple):
+        """Statistics of one cache, shaped like `functools.lru_cache`'s `cache_info()`."""
+
+        hits: int
+        misses: int
+        maxsize: int | None
+        currsize: int
+
+else:  # the same tuple without importing typing (as functools does for its _CacheInfo)
+    CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "maxsize", "currsize"])
+    CacheInfo.__doc__ = "Statistics of one cache, shaped like lru_cache's `cache_info()`."
 
 
 class CacheState:
@@ -137,7 +146,7 @@ def build(func: Callable[..., Any], state: CacheState, *, is_async: bool) -> Cal
 
     cache_info.__doc__ = "Return (hits, misses, maxsize, currsize) of this cache."
     cache_clear.__doc__ = "Drop every cached entry of this function and reset its counters."
-    cache_delete.__doc__ = "Drop the entry of one call (same arguments as the function); True if dropped."
+    cache_delete.__doc__ = "Drop the entry of one call (the function's arguments); True if dropped."
     attrs = wrapper.__dict__
     attrs["cache"] = state.store.native
     attrs["cache_backend"] = state.backend
@@ -188,7 +197,11 @@ def _lookup(state: CacheState, key: Hashable) -> Any:
         return state.store.get(key, MISS)
     except Exception as exc:
         state.warn_once(
-            "get", "twat_cache: reading the cache of %s failed (%s: %s)", state.name, type(exc).__name__, exc
+            "get",
+            "twat_cache: reading the cache of %s failed (%s: %s)",
+            state.name,
+            type(exc).__name__,
+            exc,
         )
         return MISS
 
