@@ -347,11 +347,6 @@ def test_get_stats_and_clear_cache_agree_with_the_command(tmp_path: Path, plugin
     assert cleared == [0, {"solo": 0}]
 
 
-@pytest.mark.xfail(
-    reason="core: clear_cache(folder) clears only this process's live stores in a live folder, "
-    "so entries of other functions sharing that folder stay (the command clears them)",
-    strict=False,
-)
 def test_clear_cache_in_a_live_folder_clears_other_functions_too(
     tmp_path: Path, plugin_dir: Path
 ) -> None:
@@ -420,11 +415,6 @@ REAL = {
     "klepto-sql": "ucache(folder_name='real', preferred_engine='klepto')",
     "klepto-dir": "bcache(folder_name='real', sql_backend=False)",
 }
-KIND_NOT_RECORDED = pytest.mark.xfail(
-    reason="core: the folder marker does not record the store's kind, and klepto serves two "
-    "(the command will not guess: opening the wrong one creates files)",
-    strict=False,
-)
 
 
 @pytest.mark.parametrize(
@@ -432,8 +422,8 @@ KIND_NOT_RECORDED = pytest.mark.xfail(
     [
         pytest.param("diskcache", marks=needs("diskcache")),
         pytest.param("joblib", marks=needs("joblib")),
-        pytest.param("klepto-sql", marks=[needs("klepto"), KIND_NOT_RECORDED]),
-        pytest.param("klepto-dir", marks=[needs("klepto"), KIND_NOT_RECORDED]),
+        pytest.param("klepto-sql", marks=needs("klepto")),
+        pytest.param("klepto-dir", marks=needs("klepto")),
     ],
 )
 def test_list_prune_clear_on_a_real_backend(tmp_path: Path, case: str) -> None:

@@ -23,13 +23,13 @@ import datetime as _dt
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from twat_cache import paths
+from twat_cache import folders, paths
 
 PROG = "twat-cache"
 
@@ -114,80 +114,6 @@ def disk_usage(folder: Path) -> tuple[int, int, float | None, float | None]:
     return total, files, oldest, newest
 
 
-def _namespaces(meta: dict[str, object]) -> list[str]:
-    names = meta.get("namespaces")
-    if not isinstance(names, list):
-        return []
-    return [n for n in names if isinstance(n, str)]
-
-
-def _per_namespace(meta: dict[str, object], key: str, namespace: str) -> Any:
-    """`meta[key]`, or `meta[key][namespace]` when the marker records it per function."""
-    value = meta.get(key)
-    if isinstance(value, dict):
-        return value.get(namespace)
-    return value
-
-
-@contextmanager
-def _opened_stores(folder: Path, meta: dict[str, object]) -> Iterator[list[tuple[str, Any]]]:
-    """Open the store of every function the folder's marker lists, through the registry.
-
-    Raises `CommandError` when the backend is unknown or not installed, or serves several
-    on-disk kinds and the marker does not record which one. The configuration is rebuilt from
-    the marker (`kind` and `ttl`, each a value or a {namespace: value} map, when recorded;
-    otherwise the backend's one on-disk kind), which is all a store needs to find its entries.
-    """
-    from twat_cache import registry  # noqa: PLC0415
-    from twat_cache.config import CacheConfig  # noqa: PLC0415
-
-    backend = meta.get("backend")
-    if not isinstance(backend, str):
-        raise CommandError("the marker names no backend")
-    spec = registry.discover().get(backend)
-    if spec is None:
-        raise CommandError(f"backend {backend!r} is not installed")
-    if not registry.is_usable(spec):
-        raise CommandError(f"backend {backend!r} is registered but its library is missing")
-    on_disk = [k for k in ("disk", "file") if spec.serves(k)]
-    stores: list[tuple[str, Any]] = []
-    try:
-        for namespace in _namespaces(meta):
-            kind = _per_namespace(meta, "kind", namespace)
-            if not isinstance(kind, str) or not spec.serves(kind):
-                if len(on_disk) > 1:
-                    # Opening the wrong kind would create that kind's files in the folder
-                    # (klepto: an SQL archive next to a directory archive): do not guess.
-                    raise CommandError(
-                        f"the marker does not say which kind of {backend} store "
-                        f"({' or '.join(on_disk)}) {namespace} uses"
-                    )
-                kind = on_disk[0] if on_disk else "disk"
-            ttl = _per_namespace(meta, "ttl", namespace)
-            config = CacheConfig(
-                kind=kind,
-                folder_name=str(folder),
-                ttl=float(ttl) if isinstance(ttl, (int, float)) and ttl > 0 else None,
-            )
-            context = registry.StoreContext(
-                namespace=namespace, name=f"{PROG}:{folder.name}", folder=folder
-            )
-            try:
-                stores.append((namespace, registry.open_store(spec, config, context)))
-            except Exception as exc:
-                raise CommandError(
-                    f"cannot open the {backend} store of {namespace}: {type(exc).__name__}: {exc}"
-                ) from exc
-        yield stores
-    finally:
-        for _, store in stores:
-            close = getattr(store, "close", None)
-            if callable(close):
-                # Closing is best effort: the numbers are already read.
-                with suppress(Exception):
-                    close()
-
-
 def folder_report(
     folder: Path, *, count: bool = True, prune: bool = False, root: Path | None = None
 ) -> FolderReport:
@@ -208,7 +134,7 @@ def folder_report(
         note = "no backend recorded"
     elif count or prune:
         try:
-            with _opened_stores(folder, meta) as stores:
+            with folders.opened_stores(folder, meta, name=PROG) as stores:
                 if prune:
                     pruners = [getattr(s, "prune", None) for _, s in stores]
                     if stores and all(callable(p) for p in pruners):
@@ -219,7 +145,7 @@ def folder_report(
                         pruned = 0
                 if count:
                     entries = sum(len(s) for _, s in stores)
-        except CommandError as exc:
+        except (CommandError, folders.FolderError) as exc:
             note = str(exc)
         except Exception as exc:
             note = f"{type(exc).__name__}: {exc}"
@@ -228,7 +154,7 @@ def folder_report(
         name=name,
         path=str(folder),
         backend=backend,
-        namespaces=_namespaces(meta),
+        namespaces=folders.namespaces(meta),
         entries=entries,
         bytes=size,
         files=files,

@@ -66,7 +66,7 @@ def _open(func: Callable[..., Any], choice: chains.Choice, name: str) -> tuple[A
         check_encryption()
     store = registry.open_store(spec, config, context)
     if folder is not None:
-        write_marker(folder, spec.name, namespace)
+        write_marker(folder, spec.name, namespace, kind=config.kind, ttl=config.ttl)
     if config.ttl is not None and not spec.native_ttl:
         from twat_cache.store import TTLStore  # noqa: PLC0415
 

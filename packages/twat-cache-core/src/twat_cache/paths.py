@@ -66,11 +66,15 @@ def get_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Path:
     return path
 
 
-def write_marker(folder: Path, backend: str, namespace: str) -> None:
+def write_marker(
+    folder: Path, backend: str, namespace: str, *, kind: str | None = None, ttl: float | None = None
+) -> None:
     """Record in `folder`'s marker which backend and which functions use it (for the CLI).
 
-    The marker is JSON: {"backend": name, "namespaces": [...]}; an unreadable marker is
-    rewritten. Failures are ignored: the marker is informational, the cache works without it.
+    The marker is JSON: {"backend": name, "namespaces": [...], "kind": {namespace: kind},
+    "ttl": {namespace: seconds}}, so the command can reopen each function's store as it was
+    opened (klepto serves two kinds). An unreadable marker is rewritten. Failures are ignored:
+    the marker is informational, the cache works without it.
     """
     import json  # noqa: PLC0415
 
@@ -83,11 +87,21 @@ def write_marker(folder: Path, backend: str, namespace: str) -> None:
         if not isinstance(meta, dict):
             meta = {}
         names = list(meta.get("namespaces") or [])
-        if meta.get("backend") == backend and namespace in names:
+        raw_kinds, raw_ttls = meta.get("kind"), meta.get("ttl")
+        kinds: dict[str, object] = dict(raw_kinds) if isinstance(raw_kinds, dict) else {}
+        ttls: dict[str, object] = dict(raw_ttls) if isinstance(raw_ttls, dict) else {}
+        if (
+            meta.get("backend") == backend
+            and namespace in names
+            and kinds.get(namespace) == kind
+            and ttls.get(namespace) == ttl
+        ):
             return
         if namespace not in names:
             names.append(namespace)
-        meta.update(backend=backend, namespaces=names)
+        kinds[namespace] = kind
+        ttls[namespace] = ttl
+        meta.update(backend=backend, namespaces=names, kind=kinds, ttl=ttls)
         from twat_cache.storage import atomic_write  # noqa: PLC0415
 
         atomic_write(marker, json.dumps(meta, indent=1).encode())

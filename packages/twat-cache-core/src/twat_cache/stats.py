@@ -88,31 +88,44 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
     target = None if folder_name is None else resolve_cache_path(folder_name)
     with _lock:
         states = list(_caches.values())
-    live: set[str] = set()
+    live: dict[str, set[str]] = {}
     for state in states:
         folder = None if state.folder is None else resolve_cache_path(state.folder)
         if target is not None and folder != target and not _meant_for(state, target):
             continue
         try:
             state.clear()
-            # A folder may hold other functions' entries (other processes, earlier runs): a
-            # store that can, drops everything in its folder while it has it open.
-            clear_all = getattr(state.store, "clear_all", None)
-            if folder is not None and clear_all is not None:
-                clear_all()
         except Exception as exc:
             logger.warning("twat_cache: clearing %s failed: %s", state.name, exc)
         if folder is not None:
-            live.add(str(folder))
+            live.setdefault(str(folder), set()).add(state.namespace)
     if target is not None:
         folders = [target] if target.is_dir() else []
     else:
         root = cache_root()
         folders = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
     for folder in folders:
-        if str(folder) in live or not is_marked(folder):
+        if not is_marked(folder):
             continue
-        _empty_folder(folder)
+        if str(folder) in live:  # its files are open here: clear the other functions' stores
+            _clear_recorded(folder, skip=live[str(folder)])
+        else:
+            _empty_folder(folder)
+
+
+def _clear_recorded(folder: Path, skip: set[str]) -> None:
+    """Clear the stores of the functions `folder`'s marker records, except those in `skip`."""
+    from twat_cache import folders  # noqa: PLC0415
+    from twat_cache.paths import read_marker  # noqa: PLC0415
+
+    try:
+        with folders.opened_stores(
+            folder, read_marker(folder), name="clear_cache", skip=skip
+        ) as stores:
+            for _, store in stores:
+                store.clear()
+    except Exception as exc:
+        logger.warning("twat_cache: clearing the other caches in %s failed: %s", folder, exc)
 
 
 def _meant_for(state: CacheState, target: Path) -> bool:

@@ -27,10 +27,8 @@ class Store(Protocol):
     (honouring the store's own maxsize and, when the backend declares `native_ttl`, the ttl).
     `delete` returns whether an entry was dropped. A store that can serialise computations
     across processes also offers `flight_lock(key)`, a context manager the core holds around
-    re-check, compute and set on a miss. A persistent store may offer `clear_all()`, which
-    drops every entry in its folder whichever function wrote it (`clear_cache(folder)` calls
-    it, since an open store's files cannot simply be deleted), and `prune() -> int`, which
-    drops expired entries (the `twat-cache prune` command calls it).
+    re-check, compute and set on a miss. A persistent store may offer `prune() -> int`, which
+    drops expired entries (the `twat-cache prune` command calls it), and `close()`.
     """
 
     native: Any
