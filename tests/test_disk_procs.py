@@ -39,16 +39,33 @@ WORKER = textwrap.dedent(
     crash = opts.pop("crash", None)
     go = opts.pop("go", None)
     sleep = opts.pop("sleep", 0)
+    coroutine = opts.pop("coroutine", False)
     if backend == "klepto-dir":
         deco = tc.bcache(folder_name=folder, sql_backend=False, **opts)
     else:
         deco = tc.ucache(folder_name=folder, preferred_engine=backend.split("-")[0], **opts)
 
-    @deco
-    def work(x):
-        Path(counts, uuid.uuid4().hex).touch()
-        time.sleep(sleep)
-        return [x] + [7] * int(size)
+    if coroutine:
+        import asyncio
+
+        @deco
+        async def awork(x):
+            Path(counts, uuid.uuid4().hex).touch()
+            await asyncio.sleep(sleep)
+            return [x] + [7] * int(size)
+
+        def work(x):
+            return asyncio.run(awork(x))
+
+        work.cache_backend = awork.cache_backend
+        work.cache_info = awork.cache_info
+    else:
+
+        @deco
+        def work(x):
+            Path(counts, uuid.uuid4().hex).touch()
+            time.sleep(sleep)
+            return [x] + [7] * int(size)
 
     assert work.cache_backend == backend.split("-")[0], work.cache_backend
 
@@ -178,9 +195,10 @@ def test_ttl_holds_across_processes(backend, run):
     assert run.once(backend, 1, ttl=ttl) == {"hits": 0, "misses": 1}
 
 
-def test_single_flight_across_four_processes(backend, run, tmp_path):
+@pytest.mark.parametrize("coroutine", [False, True], ids=["function", "coroutine"])
+def test_single_flight_across_four_processes(backend, run, tmp_path, coroutine):
     go = str(tmp_path / "go")
-    procs = [run.start(backend, 9, go=go, sleep=1.0) for _ in range(4)]
+    procs = [run.start(backend, 9, go=go, sleep=1.0, coroutine=coroutine) for _ in range(4)]
     deadline = time.time() + 90
     while len(list(tmp_path.glob("go.*"))) < 4 and time.time() < deadline:
         if any(p.poll() is not None for p in procs):
