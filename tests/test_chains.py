@@ -18,8 +18,8 @@ KINDS = {
     "cachebox": ({"memory"}, ALL),
     "cachetools": ({"memory"}, ALL),
     "diskcache": ({"disk"}, {"lru", "lfu", "fifo", "ttl"}),
-    "klepto": ({"disk", "file"}, {"lru", "ttl"}),
-    "joblib": ({"file"}, {"lru", "ttl"}),
+    "klepto": ({"disk", "file"}, {"lru", "fifo", "ttl"}),
+    "joblib": ({"file"}, {"lru", "fifo", "ttl"}),
     "aiocache": ({"async"}, {"lru", "fifo", "ttl"}),
     "redis": ({"disk", "async"}, {"lru", "lfu", "rr", "ttl"}),
 }

@@ -89,6 +89,7 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
     with _lock:
         states = list(_caches.values())
     live: dict[str, set[str]] = {}
+    clear_all: dict[str, Any] = {}
     for state in states:
         folder = None if state.folder is None else resolve_cache_path(state.folder)
         if target is not None and folder != target and not _meant_for(state, target):
@@ -99,6 +100,9 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
             logger.warning("twat_cache: clearing %s failed: %s", state.name, exc)
         if folder is not None:
             live.setdefault(str(folder), set()).add(state.namespace)
+            hook = getattr(state.store, "clear_all", None)
+            if hook is not None:
+                clear_all[str(folder)] = hook
     if target is not None:
         folders = [target] if target.is_dir() else []
     else:
@@ -107,7 +111,12 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
     for folder in folders:
         if not is_marked(folder):
             continue
-        if str(folder) in live:  # its files are open here: clear the other functions' stores
+        if str(folder) in clear_all:  # the store knows its folder's layout best
+            try:
+                clear_all[str(folder)]()
+            except Exception as exc:
+                logger.warning("twat_cache: clearing %s failed: %s", folder, exc)
+        elif str(folder) in live:  # its files are open here: clear the other functions' stores
             _clear_recorded(folder, skip=live[str(folder)])
         else:
             _empty_folder(folder)

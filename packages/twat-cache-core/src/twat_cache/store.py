@@ -28,7 +28,10 @@ class Store(Protocol):
     `delete` returns whether an entry was dropped. A store that can serialise computations
     across processes also offers `flight_lock(key)`, a context manager the core holds around
     re-check, compute and set on a miss. A persistent store may offer `prune() -> int`, which
-    drops expired entries (the `twat-cache prune` command calls it), and `close()`.
+    drops expired entries (the `twat-cache prune` command calls it), `close()`, and
+    `clear_all()`, which empties its whole folder whichever function wrote the entries
+    (`clear_cache(folder)` prefers it; without it, the core reopens and clears the stores the
+    folder's marker records).
     """
 
     native: Any
@@ -90,15 +93,28 @@ class TTLStore:
     An expired entry is a miss and is dropped when seen.
     """
 
-    __slots__ = ("flight_lock", "inner", "native", "ttl")
+    #: The inner store's optional hooks, offered unchanged when it has them.
+    HOOKS = ("flight_lock", "aflight_lock", "prune", "close", "clear_all")
+
+    __slots__ = (
+        "aflight_lock",
+        "clear_all",
+        "close",
+        "flight_lock",
+        "inner",
+        "native",
+        "prune",
+        "ttl",
+    )
 
     def __init__(self, inner: Store, ttl: float) -> None:
         self.inner = inner
         self.ttl = ttl
         self.native = inner.native
-        lock = getattr(inner, "flight_lock", None)
-        if lock is not None:
-            self.flight_lock = lock
+        for hook in self.HOOKS:
+            method = getattr(inner, hook, None)
+            if method is not None:
+                setattr(self, hook, method)
 
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the live value for `key`, or `default` when missing or expired."""
