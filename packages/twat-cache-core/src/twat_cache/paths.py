@@ -34,9 +34,17 @@ def cache_root() -> Path:
 
 
 def secure_dir(path: Path) -> Path:
-    """Create `path` (and missing parents) and make it private to this user (mode 0o700)."""
-    path.mkdir(mode=FOLDER_MODE, parents=True, exist_ok=True)
-    if sys.platform != "win32":
+    """Create `path` and its missing parents, each private to this user (mode 0o700)."""
+    missing = []
+    folder = path
+    while not folder.is_dir():  # mkdir(parents=True) would give the parents the umask's mode
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=FOLDER_MODE, exist_ok=True)
+        if sys.platform != "win32":
+            folder.chmod(FOLDER_MODE)
+    if sys.platform != "win32" and not missing:
         path.chmod(FOLDER_MODE)
     return path
 

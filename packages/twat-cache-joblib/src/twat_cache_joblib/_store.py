@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import joblib
-from filelock import FileLock
 
 from twat_cache.config import CacheConfig
+from twat_cache.filelocks import FolderLocks
 from twat_cache.keys import stable_digest
 from twat_cache.paths import FILE_MODE, cache_root, secure_dir
 from twat_cache.registry import StoreContext
@@ -130,7 +130,7 @@ def _function_dir_name(base: str) -> str:
     return f"{slug}-{hashlib.sha256(base.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
-class JoblibStore:
+class JoblibStore(FolderLocks):
     """A file store for one function on joblib's persistence, with authenticated entries.
 
     `native` is the `joblib.Memory` of the cache folder. `folder` is this function's entry
@@ -176,7 +176,8 @@ class JoblibStore:
         self.encrypt = config.encrypt
         self._root = cache_root()  # the secret's key file lives here; fixed when opened
         self._prefix = os.fspath(self.folder) + os.sep
-        self._locks = self.folder / LOCKS
+        self.name = context.name
+        self._locks = self.locks = self.folder / LOCKS  # `locks`, `name`, `namespace`: FolderLocks
         self._recency = config.policy != "fifo"  # LRU-like policies record reads in atime
         # digest -> (file signature, trailer metadata) of files this process authenticated
         self._verified: dict[str, tuple[tuple[int, int, int, int, int], Meta]] = {}
@@ -509,18 +510,6 @@ class JoblibStore:
             return sum(
                 1 for e in scan if e.name.endswith(SUFFIX) and not e.name.startswith(TMP_PREFIX)
             )
-
-    def flight_lock(self, key: Hashable) -> FileLock:
-        """A per-key file lock, so one process computes a missing entry while the others wait."""
-        digest = stable_digest(self.namespace, key)
-        try:
-            os.mkdir(self._locks, 0o700)
-        except FileExistsError:
-            pass
-        except FileNotFoundError:  # the whole folder was cleared away meanwhile
-            self._recreate()
-            secure_dir(self._locks)
-        return FileLock(os.fspath(self._locks / (digest + ".lock")), mode=FILE_MODE)
 
     # -- helpers --------------------------------------------------------------------------------
 

@@ -244,7 +244,7 @@ class _RedisBase:
             self.client.unlink(*batch)
 
     def __len__(self) -> int:
-        """This function's entries: a SCAN of the database, so O(keys in the database)."""
+        """The entries of this function: a SCAN of the database, so O(keys in the database)."""
         return sum(1 for _ in self.client.scan_iter(match=self.pattern, count=1000))
 
 
