@@ -20,6 +20,10 @@ import pytest
 
 from conftest import needs
 
+# Slow: every test runs the real command in subprocesses; they run in the sessions
+# where each backend is alone and where all are installed.
+pytestmark = pytest.mark.slow
+
 FAKE_PLUGIN = '''
 """A minimal disk backend for the command's tests: one sealed file per entry."""
 import os, time

@@ -18,6 +18,11 @@ from pathlib import Path
 
 import pytest
 
+# Slow: every example runs in its own interpreter; they run in the sessions
+# where each backend is alone and where all are installed.
+pytestmark = pytest.mark.slow
+
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FENCE = re.compile(r"^```(\w+)[^\n]*\n(.*?)^```\s*$", re.MULTILINE | re.DOTALL)
 REQUIRES = re.compile(r"^#\s*requires:\s*(.+)$", re.MULTILINE)
