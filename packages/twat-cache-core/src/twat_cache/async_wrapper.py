@@ -76,13 +76,7 @@ def build_async(
                 return get(key, MISS)
             return await aget(key, MISS)  # type: ignore[misc]
         except Exception as exc:
-            state.warn_once(
-                "get",
-                "twat_cache: reading the cache of %s failed (%s: %s)",
-                state.name,
-                type(exc).__name__,
-                exc,
-            )
+            state.read_failed(exc)
             return MISS
 
     async def write(key: Hashable, value: Any) -> None:
@@ -92,13 +86,7 @@ def build_async(
             else:
                 store.set(key, value)
         except Exception as exc:
-            state.warn_once(
-                "set",
-                "twat_cache: could not store a result of %s (%s: %s); it is returned uncached",
-                state.name,
-                type(exc).__name__,
-                exc,
-            )
+            state.store_failed(exc)
 
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         if not kwargs and len(args) == fast_n:

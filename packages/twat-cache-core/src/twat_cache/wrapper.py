@@ -79,6 +79,26 @@ class CacheState:
             self._warned.add(topic)
             logger.warning(message, *args)
 
+    def read_failed(self, exc: Exception) -> None:
+        """A store read raised: the call is a miss; said once per cache."""
+        self.warn_once(
+            "get",
+            "twat_cache: reading the cache of %s failed (%s: %s)",
+            self.name,
+            type(exc).__name__,
+            exc,
+        )
+
+    def store_failed(self, exc: Exception) -> None:
+        """Storing a result raised: the result is still returned; said once per cache."""
+        self.warn_once(
+            "set",
+            "twat_cache: could not store a result of %s (%s: %s); it is returned uncached",
+            self.name,
+            type(exc).__name__,
+            exc,
+        )
+
     def size(self) -> int:
         """The number of entries in the store (0 if the store cannot tell)."""
         try:
@@ -182,13 +202,7 @@ def _store_result(state: CacheState, key: Hashable, value: Any) -> None:
     try:
         state.store.set(key, value)
     except Exception as exc:
-        state.warn_once(
-            "set",
-            "twat_cache: could not store a result of %s (%s: %s); it is returned uncached",
-            state.name,
-            type(exc).__name__,
-            exc,
-        )
+        state.store_failed(exc)
 
 
 def _lookup(state: CacheState, key: Hashable) -> Any:
@@ -196,13 +210,7 @@ def _lookup(state: CacheState, key: Hashable) -> Any:
     try:
         return state.store.get(key, MISS)
     except Exception as exc:
-        state.warn_once(
-            "get",
-            "twat_cache: reading the cache of %s failed (%s: %s)",
-            state.name,
-            type(exc).__name__,
-            exc,
-        )
+        state.read_failed(exc)
         return MISS
 
 
