@@ -6,7 +6,7 @@ collision-free keys. TTL is aiocache's own. Importing this module must not impor
 itself: the store lives in `_store` and is imported only when a cache is opened.
 """
 
-from twat_cache.registry import BackendSpec
+from twat_cache.spec import BackendSpec
 
 __version__ = "3.0.0"
 
@@ -15,8 +15,8 @@ BACKEND = BackendSpec(
     kinds=frozenset({"async"}),
     policies=frozenset({"lru", "fifo", "ttl"}),
     persistent=False,
-    native_ttl=True,
     opener="twat_cache_aiocache._store:open_store",
+    ranks={"acache": ("async", 90)},
     requires=("aiocache",),
     description="aiocache: asyncio memory cache (SimpleMemoryCache; LRU/FIFO maxsize, native ttl)",
     distribution="twat-cache-aiocache",

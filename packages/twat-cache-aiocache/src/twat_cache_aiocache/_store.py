@@ -30,7 +30,8 @@ from typing import Any
 from aiocache import SimpleMemoryCache
 
 from twat_cache.config import CacheConfig
-from twat_cache.registry import StoreContext
+from twat_cache.record import CacheRecord
+from twat_cache.store import AsyncStore
 
 __all__ = ["AiocacheStore", "open_store"]
 
@@ -50,7 +51,7 @@ class _Entry:
         return f"_Entry({self.value!r}, deadline={self.deadline!r})"
 
 
-class AiocacheStore:
+class AiocacheStore(AsyncStore):
     """An async store over one `aiocache.SimpleMemoryCache` (`native`).
 
     `aget`/`aset` are the coroutines the core awaits; `get_nowait` is the synchronous hit path
@@ -58,6 +59,9 @@ class AiocacheStore:
     synchronous (the wrapper's `cache_delete`, `cache_clear` and `cache_info` are). Eviction is
     LRU (or FIFO when `policy="fifo"`) beyond `maxsize`; `ttl` is passed to aiocache.
     """
+
+    handles_ttl = True
+    nowait_complete = True  # every entry is in this process's memory: a MISS is final
 
     def __init__(self, maxsize: int | None, ttl: float | None, policy: str) -> None:
         # timeout=None: a memory lookup cannot hang, and aiocache's default (5 s) wraps every
@@ -188,6 +192,6 @@ class AiocacheStore:
         return len(self)
 
 
-def open_store(config: CacheConfig, context: StoreContext) -> AiocacheStore:
+def open_store(config: CacheConfig, record: CacheRecord) -> AiocacheStore:
     """Open an aiocache memory store for one function (`config.maxsize`, `ttl`, `policy`)."""
     return AiocacheStore(config.maxsize, config.ttl, config.policy)

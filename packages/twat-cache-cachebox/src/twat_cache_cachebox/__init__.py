@@ -4,7 +4,7 @@ Importing this module must not import cachebox itself: the store lives in `_stor
 imported only when a cache is opened.
 """
 
-from twat_cache.registry import BackendSpec
+from twat_cache.spec import BackendSpec
 
 __version__ = "3.0.0"
 
@@ -13,11 +13,9 @@ BACKEND = BackendSpec(
     kinds=frozenset({"memory"}),
     policies=frozenset({"lru", "lfu", "fifo", "rr", "ttl"}),
     persistent=False,
-    native_ttl=True,
     opener="twat_cache_cachebox._store:open_store",
+    ranks={"mcache": ("memory", 90), "ucache": ("memory", 90)},
     requires=("cachebox",),
-    # native_ttl: the store applies `ttl` itself for every policy (TTLCache for ttl/fifo,
-    # the core's TTLStore over LRU/LFU/RR, which cachebox has no expiring variant of).
     description="cachebox (Rust): LRUCache/LFUCache/FIFOCache/RRCache, TTLCache for ttl",
     distribution="twat-cache-cachebox",
 )

@@ -4,7 +4,7 @@ Importing this module must not import cachetools itself: the store lives in `_st
 imported only when a cache is opened.
 """
 
-from twat_cache.registry import BackendSpec
+from twat_cache.spec import BackendSpec
 
 __version__ = "3.0.0"
 
@@ -13,11 +13,9 @@ BACKEND = BackendSpec(
     kinds=frozenset({"memory"}),
     policies=frozenset({"lru", "lfu", "fifo", "rr", "ttl"}),
     persistent=False,
-    native_ttl=True,
     opener="twat_cache_cachetools._store:open_store",
+    ranks={"mcache": ("memory", 50), "ucache": ("memory", 50)},
     requires=("cachetools",),
-    # native_ttl: the store applies `ttl` itself for every policy (TTLCache for ttl/lru,
-    # the core's TTLStore over LFU/FIFO/RR, which cachetools has no expiring variant of).
     description="cachetools: LRUCache/LFUCache/FIFOCache/RRCache, TTLCache for ttl; locked",
     distribution="twat-cache-cachetools",
 )

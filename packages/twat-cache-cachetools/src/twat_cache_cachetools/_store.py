@@ -6,25 +6,25 @@ cachetools' caches are plain Python objects that are not thread-safe (even a rea
 is unobservable; there a hit reads the cache's own backing dict with one C-level `dict.get`
 (writes still go through the cache object, under the lock).
 
-TTL: cachetools' `TTLCache` is an LRU cache whose entries expire, which is exactly
-`policy="ttl"` and `policy="lru"` with a ttl. cachetools has no LFU, FIFO or random cache with
-expiry (`TLRUCache` is LRU again), so for those the store keeps the policy's own class and
-stamps entries with the core's `TTLStore`. Either way the store applies `config.ttl` itself,
-hence `native_ttl=True` in the spec.
+TTL: cachetools' `TTLCache` is an LRU cache whose entries expire (and are swept on every
+write), which is exactly `policy="ttl"` and `policy="lru"` with a ttl: the store then handles
+the ttl itself. cachetools has no LFU, FIFO or random cache with expiry (`TLRUCache` is LRU
+again), so for those the store keeps the policy's own class and the core's TTL layer stamps
+and sweeps entries.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any
 
 import cachetools
 
 from twat_cache.config import CacheConfig
-from twat_cache.registry import StoreContext
-from twat_cache.store import MISS, TTLStore
+from twat_cache.record import CacheRecord
+from twat_cache.store import MISS, Store
 
 __all__ = ["CachetoolsStore", "make_native", "open_store"]
 
@@ -64,23 +64,26 @@ def _backing_dict(native: Any) -> dict[Hashable, Any] | None:
     return data if type(data) is dict else None
 
 
-class CachetoolsStore:
+class CachetoolsStore(Store):
     """A thread-safe store over one cachetools cache; every mutation holds the store's lock."""
 
-    __slots__ = ("_lock", "get", "mapping", "native")
-
-    def __init__(self, native: Any, *, unbounded: bool) -> None:
+    def __init__(self, native: Any, *, unbounded: bool, handles_ttl: bool) -> None:
         self.native = native
-        self._lock = lock = threading.Lock()
+        self.handles_ttl = handles_ttl
         data = _backing_dict(native) if unbounded else None
         # `mapping` (subscripted by the core's hot path, KeyError for a miss) only where a
         # read needs no lock: the backing dict of an unbounded cache.
         self.mapping: dict[Hashable, Any] | None = data
+        self._new_lock()
+
+    def _new_lock(self) -> None:
+        self._lock = lock = threading.Lock()
+        data = self.mapping
         if data is not None:
             # No eviction ever happens, so skipping the order bookkeeping changes nothing.
-            self.get: Callable[[Hashable, Any], Any] = data.get
+            self.get = data.get  # type: ignore[method-assign]
             return
-        getitem = native.__getitem__
+        getitem = self.native.__getitem__
 
         def get(key: Hashable, default: Any) -> Any:
             # A closure, not a method: the hit path has no attribute lookups but the lock's.
@@ -90,7 +93,7 @@ class CachetoolsStore:
                 except KeyError:  # missing or expired (cachetools raises it from __missing__)
                     return default
 
-        self.get = get
+        self.get = get  # type: ignore[method-assign]
 
     def set(self, key: Hashable, value: Any) -> None:
         """Store `value` for `key` (the cache evicts by its policy when full)."""
@@ -111,11 +114,19 @@ class CachetoolsStore:
         with self._lock:
             return len(self.native)
 
+    def items(self) -> list[tuple[Hashable, Any]]:
+        """A snapshot of the entries."""
+        with self._lock:
+            return list(self.native.items())
 
-def open_store(config: CacheConfig, context: StoreContext) -> CachetoolsStore | TTLStore:
-    """Open the cachetools store for one function; `config.ttl` natively or via TTLStore."""
+    def after_fork(self) -> None:
+        """A fresh lock: another thread may have held it at the fork."""
+        self._new_lock()
+
+
+def open_store(config: CacheConfig, record: CacheRecord) -> CachetoolsStore:
+    """Open the cachetools store for one function (ttl natively where cachetools has it)."""
     native, applies_ttl = make_native(config.maxsize, config.policy, config.ttl)
-    store = CachetoolsStore(native, unbounded=config.maxsize is None and not applies_ttl)
-    if config.ttl is not None and not applies_ttl:
-        return TTLStore(store, config.ttl)
-    return store
+    return CachetoolsStore(
+        native, unbounded=config.maxsize is None and not applies_ttl, handles_ttl=applies_ttl
+    )

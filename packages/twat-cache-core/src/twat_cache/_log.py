@@ -1,13 +1,19 @@
 """The `twat_cache` logger, looked up on first use so that `import twat_cache` skips `logging`.
 
-The library logs only through this logger and never configures handlers.
+The library logs only through this logger and never configures handlers; messages do not
+repeat the logger's name (a format with `%(name)s` shows it once). Quiet it like any logger:
+`logging.getLogger("twat_cache").setLevel(logging.ERROR)`.
 """
 
 from __future__ import annotations
 
+import threading
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
+
+__all__ = ["logger", "notice_once"]
 
 
 class _LazyLogger:
@@ -22,3 +28,16 @@ class _LazyLogger:
 
 
 logger: logging.Logger = _LazyLogger()  # type: ignore[assignment]
+
+_said: set[str] = set()
+_said_lock = threading.Lock()
+
+
+def notice_once(message: str) -> None:
+    """Log `message` at WARNING once per process (e.g. a fallback: once per backend, not per
+    function)."""
+    with _said_lock:
+        if message in _said:
+            return
+        _said.add(message)
+    logger.warning("%s", message)

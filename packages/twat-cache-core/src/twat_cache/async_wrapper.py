@@ -1,174 +1,285 @@
-"""The hot path of cached coroutine functions: the awaited result is cached, never the coroutine.
+"""The cached callable of a coroutine function: the awaited result is cached, never the coroutine.
 
-Stores may be synchronous (memory, disk: called directly, a hit never suspends) or
-asynchronous (`aget`/`aset`, awaited). An async store that can answer from memory without
-awaiting offers `get_nowait(key, default)`; the hit path then calls it directly (aiocache).
-
-Single flight is per event loop: concurrent tasks awaiting one key wait for one computation.
-If it raises, every waiter gets that exception and the next call computes again; if the
-computing task is cancelled (or its coroutine is closed), the waiters retry and one of them
-computes; a cancelled waiter leaves the computation alone. Loops never wait on each other:
-each `asyncio.run()` and each thread with a loop of its own has its own flights (two loops
-may compute one key at the same time; both results are correct, the later one is kept).
-A store's `aflight_lock(key)` (an async context manager) extends single flight across
-processes; a synchronous `flight_lock` is not used here, since holding a blocking lock across
-an `await` can stall or deadlock the loop.
+Stores are read the way that never blocks the event loop: memory stores directly (a hit never
+suspends), asyncio-native stores (`AsyncStore`) through `get_nowait` and `aget`, and stores
+that do I/O (`Store.blocking`: disk, files, network clients) in a worker thread, so storing or
+loading a large value never stalls other tasks. Single flight is per event loop
+(`aflights`); across processes it holds the store's `aflight_lock` when it has one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
-from collections.abc import Callable, Hashable
-from types import TracebackType
-from typing import Any
 
-from twat_cache.keys import KeyMaker
-from twat_cache.store import MISS
-from twat_cache.wrapper import CacheState, _slow_key
+from twat_cache import hotpath, switch
+from twat_cache.aflights import AsyncFlights
+from twat_cache.binding import BadCall
+from twat_cache.encode import UncacheableError
+from twat_cache.store import MISS, AsyncStore
+from twat_cache.wrapper import Engine, attach
 
-__all__ = ["build_async"]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable
+    from typing import Any
 
+    from twat_cache.binding import Params
+    from twat_cache.opening import Opened
+    from twat_cache.state import CacheState
+    from twat_cache.store import Store
 
-class _AsyncFlight:
-    """One computation in progress on one event loop; waiters await `done`, then read the outcome.
-
-    `loop` is kept (a strong reference) so the loop's id, part of the flight's key, cannot be
-    reused by a new loop while this flight is registered.
-    """
-
-    __slots__ = ("done", "error", "loop", "owner", "tb", "value")
-
-    def __init__(self, owner: object, loop: asyncio.AbstractEventLoop) -> None:
-        self.owner = owner
-        self.loop = loop
-        self.done = asyncio.Event()
-        self.value: Any = None
-        self.error: BaseException | None = None
-        self.tb: TracebackType | None = None
+__all__ = ["AsyncEngine", "build_async"]
 
 
-def build_async(
-    func: Callable[..., Any], state: CacheState, keymaker: KeyMaker
-) -> Callable[..., Any]:
-    """Return the cached coroutine-function wrapper of `func` over `state.store`."""
-    store = state.store
-    get: Callable[[Hashable, Any], Any] | None
-    aget: Callable[[Hashable, Any], Any] | None
-    if state.is_async_store:
-        get = getattr(store, "get_nowait", None)
-        aget = store.aget
-    else:
-        get = store.get
-        aget = None
-    fast_n = keymaker.npos if keymaker.fast and not keymaker.varargs else -1
-    flights: dict[tuple[int, Hashable], _AsyncFlight] = {}
-    flights_lock = threading.Lock()  # flights is shared by every thread's loop
-    aflight_lock = getattr(store, "aflight_lock", None)
-    get_running_loop = asyncio.get_running_loop
-    current_task = asyncio.current_task
+class AsyncEngine(Engine):
+    """The call path and per-call controls of a cached coroutine function."""
 
-    async def read(key: Hashable) -> Any:
-        """Read the store off the hot path (canonical key); an error is a miss, logged once."""
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        state: CacheState,
+        params: Params,
+        wrapper: Callable[..., Any],
+    ) -> None:
+        super().__init__(func, state, params, wrapper)
+        self.flights = AsyncFlights()
+        self._background: set[asyncio.Task[Any]] = set()
+        p = params
+        self._fast_n = (
+            len(p.positional) if self.keymaker.simple and self.key_fn is None else -1
+        )
+
+    async def first(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The stub's first call: open the cache (in a worker thread: it may touch the disk)."""
+        if self.opened is None:
+            await asyncio.to_thread(self.open, is_async=True)
+        return await self.call(args, kwargs)
+
+    def opened_hook(self, opened: Opened) -> None:
+        """Route the stub straight to `call` from now on."""
+        wrapper = self.wrapper()
+        if wrapper is not None:
+            wrapper.__globals__["_tc_first"] = (  # type: ignore[attr-defined]
+                self.passthrough if switch.env_disabled() else self.call
+            )
+
+    async def passthrough(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Caching is off for the process (`TWAT_CACHE_DISABLE`)."""
+        return await self.func(*args, **kwargs)
+
+    # -- store access that never blocks the loop ---------------------------------------------
+
+    async def aread(self, skey: Hashable) -> Any:
+        """A store read (fresh values): memory directly, async stores awaited, I/O in a thread."""
+        store = self._store()
         try:
-            if get is not None:
-                return get(key, MISS)
-            return await aget(key, MISS)  # type: ignore[misc]
+            if isinstance(store, AsyncStore):
+                value = store.get_nowait(skey, MISS)
+                if value is not MISS or store.nowait_complete:
+                    return value
+                return await store.aget(skey, MISS)
+            if store.blocking:
+                return await asyncio.to_thread(store.get, skey, MISS)
+            return store.get(skey, MISS)
         except Exception as exc:
-            state.read_failed(exc)
+            self.state.read_failed(exc)
             return MISS
 
-    async def write(key: Hashable, value: Any) -> None:
+    async def awrite(self, skey: Hashable, value: Any) -> None:
+        """A store write, off the loop like `read`; failures are logged once."""
+        store = self._store()
         try:
-            if aget is not None:
-                await store.aset(key, value)
+            if isinstance(store, AsyncStore):
+                await store.aset(skey, value)
+            elif store.blocking:
+                await asyncio.to_thread(store.set, skey, value)
             else:
-                store.set(key, value)
+                store.set(skey, value)
         except Exception as exc:
-            state.store_failed(exc)
+            self.state.store_failed(exc)
 
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not kwargs and len(args) == fast_n:
+    async def alookup_stale(self, skey: Hashable) -> tuple[Any, bool]:
+        """(value, fresh) through the stale window, off the loop for blocking stores."""
+        if self._store().blocking:
+            return await asyncio.to_thread(self.lookup_stale, skey)
+        return self.lookup_stale(skey)
+
+    def _store(self) -> Store:
+        opened = self.opened
+        assert opened is not None
+        return opened.store
+
+    # -- calls -------------------------------------------------------------------------------
+
+    async def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """One call: key, front, store, then single flight on a miss."""
+        if switch.is_disabled():
+            return await self.func(*args, **kwargs)
+        if not kwargs and len(args) == self._fast_n:
             key: Hashable = args
         else:
-            key = _slow_key(state, keymaker, args, kwargs)
-            if key is None:
-                return await func(*args, **kwargs)
+            try:
+                key = self.call_key(args, kwargs)
+            except BadCall:  # does not bind: let Python raise its TypeError
+                return await self.func(*args, **kwargs)
+        opened = self.opened
+        assert opened is not None
         try:
-            value = get(key, MISS) if get is not None else await aget(key, MISS)  # type: ignore[misc]
-        except TypeError:  # an unhashable argument on the fast path: canonicalize and retry
-            key = _slow_key(state, keymaker, args, kwargs)
-            if key is None:
-                return await func(*args, **kwargs)
-            value = await read(key)
-        except Exception:
-            value = await read(key)
-        if value is not MISS:
-            state.hits += 1
-            return value
-        return await miss(key, args, kwargs)
-
-    async def miss(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        try:
-            hash(key)
-        except TypeError:  # a store answered MISS for an unhashable fast-path key
-            canonical_key = _slow_key(state, keymaker, args, kwargs)
-            if canonical_key is None:
-                return await func(*args, **kwargs)
-            key = canonical_key
-        try:
-            loop = get_running_loop()
-        except RuntimeError:  # driven by something other than asyncio: no single flight
-            return await compute(key, args, kwargs)
-        me = current_task()
-        fkey = (id(loop), key)
-        with flights_lock:
-            flight = flights.get(fkey)
-            leader = flight is None or flight.loop is not loop
-            if leader:
-                flight = flights[fkey] = _AsyncFlight(me, loop)
-        assert flight is not None
-        if not leader:
-            if me is not None and flight.owner is me:  # the coroutine awaited its own key
-                return await func(*args, **kwargs)
-            await flight.done.wait()  # a cancelled waiter just leaves; the leader goes on
-            error = flight.error
-            if error is None:
-                state.hits += 1
-                return flight.value
-            if isinstance(error, Exception):
-                raise error.with_traceback(flight.tb)  # the leader's traceback, not a growing one
-            return await wrapper(*args, **kwargs)  # the leader was cancelled: try again
-        try:
-            if aflight_lock is None:
-                value = await compute(key, args, kwargs)
-            else:
-                async with aflight_lock(key):
-                    value = await compute(key, args, kwargs)
-        except BaseException as exc:
-            flight.error = exc
-            flight.tb = exc.__traceback__
-            raise
+            if opened.front is not None:
+                value = opened.front.get(opened.memory_key(key), MISS)
+                if value is not MISS:
+                    self.state.hits.tick()
+                    return value
+            skey = opened.store_key(key)
+        except UncacheableError as exc:
+            self.state.uncacheable(exc)
+            return await self.func(*args, **kwargs)
+        if self.state.record.config.stale is not None:
+            value, fresh = await self.alookup_stale(skey)
+            if value is not MISS:
+                self.state.hits.tick()
+                if not fresh and self.start_refresh(skey):
+                    self._spawn(self._refresh(key, skey, args, kwargs))
         else:
-            flight.value = value
-            return value
-        finally:
-            with flights_lock:
-                if flights.get(fkey) is flight:
-                    del flights[fkey]
-            # RuntimeError: the coroutine was closed after its loop was; nobody is waiting.
-            with contextlib.suppress(RuntimeError):
-                flight.done.set()
-
-    async def compute(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        value = await read(key)  # another loop, thread or process may have stored it meanwhile
+            value = await self.aread(skey)
+            if value is not MISS:
+                self.state.hits.tick()
         if value is not MISS:
-            state.hits += 1
+            if opened.front is not None:
+                self.fill_front(key, value)
             return value
-        state.misses += 1
-        value = await func(*args, **kwargs)
-        await write(key, value)
+        value, waited = await self.flights.run(
+            skey, lambda: self.lead(key, skey, args, kwargs), self.timeout
+        )
+        if waited:
+            self.state.hits.tick()
         return value
 
+    async def lead(
+        self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """The leader of a flight: under the store's async cross-process lock, re-check, compute."""
+        lock = self._store().aflight_lock(skey)
+        if lock is None:
+            return await self._recheck_and_compute(key, skey, args, kwargs)
+        async with lock:
+            return await self._recheck_and_compute(key, skey, args, kwargs)
+
+    async def _recheck_and_compute(
+        self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        value = await self.aread(skey)
+        if value is not MISS:
+            self.state.hits.tick()
+            self.fill_front(key, value)
+            return value
+        return await self.compute(key, skey, args, kwargs)
+
+    async def compute(
+        self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Await the function, count the miss, store the result (`cache_if` applies)."""
+        import time  # noqa: PLC0415
+
+        self.state.misses.tick()
+        started = time.perf_counter()
+        value = await self.func(*args, **kwargs)
+        self.computed(started)
+        if self.cache_if is None or self.cache_if(value):
+            await self.awrite(skey, value)
+            self.fill_front(key, value)
+            self.track_instance(skey, args)
+        return value
+
+    async def _refresh(
+        self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        try:
+            await self.flights.run(skey, lambda: self.compute(key, skey, args, kwargs), self.timeout)
+        except Exception as exc:
+            from twat_cache._log import logger  # noqa: PLC0415
+
+            logger.warning(
+                "%s: refreshing a stale entry failed (%s: %s); the stale value stays until "
+                "its ttl + stale",
+                self.state.name,
+                type(exc).__name__,
+                exc,
+            )
+        finally:
+            self.end_refresh(skey)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)  # a reference, so the task is not collected mid-flight
+        task.add_done_callback(self._background.discard)
+
+    # -- per-call controls (awaitables) -------------------------------------------------------
+
+    async def cache_get(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The cached value of one call; KeyError when there is none."""
+        if self.opened is None:
+            await asyncio.to_thread(self.open, is_async=True)
+        key, skey = self.keys(args, kwargs)
+        opened = self.opened
+        assert opened is not None
+        if opened.front is not None:
+            value = opened.front.get(key, MISS)
+            if value is not MISS:
+                return value
+        value = await self.aread(skey)
+        if value is MISS:
+            raise KeyError(args if not kwargs else (args, kwargs))
+        return value
+
+    async def cache_set(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Store `value` as the result of one call (unconditionally)."""
+        if self.opened is None:
+            await asyncio.to_thread(self.open, is_async=True)
+        key, skey = self.keys(args, kwargs)
+        store = self._store()
+        if isinstance(store, AsyncStore):
+            await store.aset(skey, value)
+        elif store.blocking:
+            await asyncio.to_thread(store.set, skey, value)
+        else:
+            store.set(skey, value)
+        self.fill_front(key, value)
+
+    async def cache_refresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Compute one call again, store it (`cache_if` applies) and return it."""
+        if self.opened is None:
+            await asyncio.to_thread(self.open, is_async=True)
+        key, skey = self.keys(args, kwargs)
+        value, _ = await self.flights.run(
+            skey, lambda: self.compute(key, skey, args, kwargs), self.timeout
+        )
+        return value
+
+
+def build_async(func: Callable[..., Any], state: CacheState, params: Params) -> Callable[..., Any]:
+    """Return the cached coroutine-function wrapper of `func` (its store opens on first call)."""
+    namespace = hotpath.new_globals(_unset)
+    wrapper = hotpath.stub(namespace, is_async=True)
+    engine = AsyncEngine(func, state, params, wrapper)
+    namespace["_tc_first"] = engine.first
+    attach(wrapper, func, engine)
+
+    async def cache_get(*args: Any, **kwargs: Any) -> Any:
+        return await engine.cache_get(args, kwargs)
+
+    async def cache_set(value: Any, /, *args: Any, **kwargs: Any) -> None:
+        await engine.cache_set(value, args, kwargs)
+
+    async def cache_refresh(*args: Any, **kwargs: Any) -> Any:
+        return await engine.cache_refresh(args, kwargs)
+
+    cache_get.__doc__ = "The cached value of one call; KeyError when there is none (awaitable)."
+    cache_set.__doc__ = "Store a value as the result of one call (awaitable; no cache_if)."
+    cache_refresh.__doc__ = "Compute one call again, store it and return it (awaitable)."
+    wrapper.__dict__.update(cache_get=cache_get, cache_set=cache_set, cache_refresh=cache_refresh)
     return wrapper
+
+
+async def _unset(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # pragma: no cover
+    raise RuntimeError("twat_cache: a wrapper was called before it was built")

@@ -136,13 +136,7 @@ def folder_report(
         try:
             with folders.opened_stores(folder, meta, name=PROG) as stores:
                 if prune:
-                    pruners = [getattr(s, "prune", None) for _, s in stores]
-                    if stores and all(callable(p) for p in pruners):
-                        pruned = sum(int(p()) for p in pruners if callable(p))
-                    elif stores:
-                        note = f"the {backend} store cannot prune"
-                    else:
-                        pruned = 0
+                    pruned = sum(int(s.prune()) for _, s in stores)
                 if count:
                     entries = sum(len(s) for _, s in stores)
         except (CommandError, folders.FolderError) as exc:
@@ -244,12 +238,11 @@ def cmd_backends(args: argparse.Namespace, out: TextIO) -> int:
                 ",".join(b["kinds"]),
                 ",".join(b["policies"]),
                 "yes" if b["persistent"] else "no",
-                "native" if b["native_ttl"] else "core",
                 b["distribution"] or "-",
             ]
             for name, b in info["backends"].items()
         ]
-        headers = ["backend", "usable", "kinds", "policies", "persistent", "ttl", "distribution"]
+        headers = ["backend", "usable", "kinds", "policies", "persistent", "distribution"]
         picks = [[dec, name] for dec, name in info["picks"].items()]
         return table(rows, headers) + "\n\n" + table(picks, ["decorator", "picks"])
 

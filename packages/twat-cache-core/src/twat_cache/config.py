@@ -1,67 +1,40 @@
 """Validated configuration of one cache: `CacheConfig` and `create_cache_config`.
 
-Everything a decorator accepts ends up here and is checked once, at decoration time, so a bad
-argument fails where the user wrote it, with the field's name and what is allowed.
+Everything a decorator accepts ends up here and is checked once, when the decorator is called,
+against the table in `options`: a bad argument fails where the user wrote it, with the
+option's name and what is allowed. Options a plugin declares beyond the core's
+(`BackendSpec.options`) are kept in `CacheConfig.options` and read like fields.
 """
 
 from __future__ import annotations
 
-import math
-import os
-
 from twat_cache._frozen import Frozen
+from twat_cache.options import ALIASES, OPTIONS, ConfigurationError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Mapping
     from typing import Any
 
-KINDS = ("memory", "disk", "file", "async")
-POLICIES = ("lru", "lfu", "fifo", "rr", "ttl")
-MMAP_MODES = ("r", "r+", "w+", "c")
+__all__ = ["CacheConfig", "ConfigurationError", "create_cache_config"]
 
-#: The backends twat-cache ships (installed or not); other names come from entry points.
-OUR_BACKENDS = (
-    "cachebox",
-    "cachetools",
-    "functools",
-    "diskcache",
-    "klepto",
-    "joblib",
-    "aiocache",
-    "redis",
-)
+# The slot order is the table's order, then the plugin options.
+_FIELDS = (*OPTIONS, "options")
 
 
 class CacheConfig(Frozen):
     """The validated options of one cached function; frozen, and checked when it is created.
 
-    `maxsize` is a positive int or None (unbounded in memory, the backend's documented default
-    limit on disk); `ttl` is seconds (> 0) or None; `policy` is one of lru, lfu, fifo, rr, ttl;
-    `folder_name` is a simple name under the cache root or an absolute path. `kind` is what the
-    decorator asks for (memory, disk, file, async). The other fields are options of particular
-    decorators and backends: `compress` (bool or zlib level 0-9), `sql_backend`, `backend` (the
-    async backend's name), `typed` (1 and 1.0 are different keys), `encrypt`, `mmap_mode`,
-    `check_code` (invalidate when the function's code changes) and `redis_url`. Any invalid
-    value raises `ValueError` naming the field; `replace(**changes)` returns a validated copy.
+    Fields are the options of `twat_cache.options.OPTIONS` (maxsize, ttl, policy, folder_name,
+    preferred_engine, use_async, sql_backend, compress, typed, encrypt, mmap_mode, check_code,
+    url, secure, ignore, key, cache_if, stale, max_bytes, front, front_ttl, wait_timeout, kind)
+    plus `options`, the options of plugins, which are also readable as attributes. The names of
+    the original plan are accepted as aliases: `use_sql` (sql_backend), `redis_url` (url) and
+    `backend` (preferred_engine). Any invalid value raises `ConfigurationError`, a `ValueError`
+    naming the option; `replace(**changes)` returns a validated copy.
     """
 
-    __slots__ = (
-        "maxsize",
-        "ttl",
-        "policy",
-        "folder_name",
-        "preferred_engine",
-        "use_async",
-        "kind",
-        "sql_backend",
-        "compress",
-        "backend",
-        "typed",
-        "encrypt",
-        "mmap_mode",
-        "check_code",
-        "redis_url",
-    )
+    __slots__ = _FIELDS
 
     maxsize: int | None
     ttl: float | None
@@ -69,167 +42,113 @@ class CacheConfig(Frozen):
     folder_name: str | None
     preferred_engine: str | None
     use_async: bool
-    kind: str
     sql_backend: bool
     compress: bool | int
-    backend: str | None
     typed: bool
     encrypt: bool
     mmap_mode: str | None
     check_code: bool
-    redis_url: str | None
+    url: str | None
+    secure: bool
+    ignore: tuple[str, ...]
+    key: Callable[..., Hashable] | None
+    cache_if: Callable[[Any], object] | None
+    stale: float | None
+    max_bytes: int | None
+    front: int | None
+    front_ttl: float
+    wait_timeout: float | None
+    kind: str
+    options: Mapping[str, Any]
 
-    def __init__(
-        self,
-        maxsize: int | None = None,
-        ttl: float | None = None,
-        policy: str = "lru",
-        folder_name: str | None = None,
-        preferred_engine: str | None = None,
-        use_async: bool = False,
-        kind: str = "memory",
-        sql_backend: bool = True,
-        compress: bool | int = False,
-        backend: str | None = None,
-        typed: bool = False,
-        encrypt: bool = False,
-        mmap_mode: str | None = None,
-        check_code: bool = False,
-        redis_url: str | None = None,
-    ) -> None:
-        _check_maxsize(maxsize)
-        _check_choice("policy", policy, POLICIES)
-        ttl = _check_ttl(ttl)
-        if policy == "ttl" and ttl is None:
-            raise ValueError("policy: 'ttl' needs a ttl (seconds > 0); got ttl=None")
-        folder_name = check_folder_name(folder_name)
-        _check_choice("kind", kind, KINDS)
-        flags = {
-            "use_async": use_async,
-            "sql_backend": sql_backend,
-            "typed": typed,
-            "encrypt": encrypt,
-            "check_code": check_code,
+    def __init__(self, **values: Any) -> None:
+        plugin = dict(values.pop("options", None) or {})
+        for alias, name in ALIASES.items():
+            if alias in values:
+                value = values.pop(alias)
+                if name in values and values[name] != value and value is not None:
+                    raise ConfigurationError(
+                        f"{alias} and {name} name the same option and disagree: "
+                        f"{alias}={value!r}, {name}={values[name]!r}"
+                    )
+                values.setdefault(name, value)
+        unknown = sorted(set(values) - set(OPTIONS))
+        if unknown:
+            plugin.update({name: values.pop(name) for name in unknown})
+        checked = {
+            name: option.check(name, values.get(name, option.default))
+            for name, option in OPTIONS.items()
         }
-        for name, flag in flags.items():
-            _check_bool(name, flag)
-        _check_compress(compress)
-        if mmap_mode is not None:
-            _check_choice("mmap_mode", mmap_mode, MMAP_MODES)
-        names = {"preferred_engine": preferred_engine, "backend": backend, "redis_url": redis_url}
-        for name, value in names.items():
-            if value is not None and (not isinstance(value, str) or not value):
-                raise ValueError(f"{name}: expected a non-empty string or None, got {value!r}")
-        if preferred_engine is not None:
-            _check_engine("preferred_engine", preferred_engine)
-        if backend is not None:
-            _check_engine("backend", backend)
-        self._set(
-            maxsize=maxsize,
-            ttl=ttl,
-            policy=policy,
-            folder_name=folder_name,
-            preferred_engine=preferred_engine,
-            use_async=use_async,
-            kind=kind,
-            sql_backend=sql_backend,
-            compress=compress,
-            backend=backend,
-            typed=typed,
-            encrypt=encrypt,
-            mmap_mode=mmap_mode,
-            check_code=check_code,
-            redis_url=redis_url,
+        _check_together(checked)
+        self._set(**checked, options=_check_plugin_options(plugin))
+
+    def __getattr__(self, name: str) -> Any:
+        # Plugin options and the aliases read like fields.
+        if name in ALIASES:
+            return getattr(self, ALIASES[name])
+        options = object.__getattribute__(self, "options")
+        if name in options:
+            return options[name]
+        raise AttributeError(f"CacheConfig has no option {name!r}")
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.maxsize, self.ttl, self.policy, self.folder_name))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The options and their values, in declaration order (plugin options last)."""
+        data = {name: getattr(self, name) for name in OPTIONS}
+        data["options"] = dict(self.options)
+        return data
+
+
+def _check_together(values: dict[str, Any]) -> None:
+    """Checks that involve several options."""
+    if values["policy"] == "ttl" and values["ttl"] is None:
+        raise ConfigurationError("policy: 'ttl' needs a ttl (seconds > 0); got ttl=None")
+    if values["stale"] is not None and values["ttl"] is None:
+        raise ConfigurationError(
+            f"stale: {values['stale']!r} needs a ttl (stale serves entries past their ttl)"
         )
+    if values["kind"] == "memory":
+        for name in ("front", "max_bytes"):
+            if values[name] is not None:
+                raise ConfigurationError(
+                    f"{name}: only for persistent caches (bcache, fcache, ucache with a "
+                    f"folder_name, network stores); this cache is in memory"
+                )
+
+
+def _check_plugin_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Check options no core entry declares against the installed plugins' declarations."""
+    if not options:
+        return {}
+    from twat_cache import registry  # noqa: PLC0415
+
+    declared: dict[str, Callable[[Any], Any]] = {}
+    for spec in registry.discover().values():
+        for name, check in spec.options.items():
+            declared.setdefault(name, check)
+    unknown = sorted(set(options) - set(declared))
+    if unknown:
+        known = sorted({*OPTIONS, *ALIASES, *declared} - {"kind"})
+        raise ConfigurationError(f"unknown cache option(s) {unknown}; known options: {known}")
+    checked = {}
+    for name, value in options.items():
+        try:
+            checked[name] = declared[name](value)
+        except ConfigurationError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{name}: {exc}") from None
+    return checked
 
 
 def create_cache_config(**kwargs: Any) -> CacheConfig:
-    """Build a validated `CacheConfig` from keyword options; an unknown option is a `ValueError`.
+    """Build a validated `CacheConfig` from keyword options; an unknown option is an error.
 
-    Accepts every `CacheConfig` field by name. Unknown names are rejected with the list of known
-    ones, so a typo (`max_size=`) never silently turns a bounded cache into an unbounded one.
+    Accepts every option by name, the aliases of the original plan (`use_sql`, `redis_url`,
+    `backend`) and the options installed plugins declare. Unknown names are rejected with the
+    list of known ones, so a typo (`max_size=`) never silently turns a bounded cache into an
+    unbounded one.
     """
-    known = set(CacheConfig.__slots__)
-    unknown = sorted(set(kwargs) - known)
-    if unknown:
-        raise ValueError(f"unknown cache option(s) {unknown}; known options: {sorted(known)}")
     return CacheConfig(**kwargs)
-
-
-def known_engines() -> list[str]:
-    """Names accepted by `preferred_engine`: our own backends and every registered entry point."""
-    from twat_cache.registry import discover  # noqa: PLC0415  (registry imports this module)
-
-    return sorted(set(OUR_BACKENDS) | set(discover()))
-
-
-def check_folder_name(folder_name: object) -> str | None:
-    """Validate a `folder_name`: a simple name under the cache root, or an absolute path.
-
-    A relative name with `..`, a path separator or a NUL byte is refused, so a folder name can
-    never point outside the cache root by accident. Path objects are accepted and returned as str.
-    """
-    if folder_name is None:
-        return None
-    if isinstance(folder_name, os.PathLike):
-        folder_name = os.fspath(folder_name)
-    if not isinstance(folder_name, str):
-        raise ValueError(f"folder_name: expected a str, a path or None, got {folder_name!r}")
-    if not folder_name or "\x00" in folder_name:
-        raise ValueError(
-            f"folder_name: {folder_name!r} is empty or contains a NUL byte; "
-            "use a simple name like 'my_cache' or an absolute path"
-        )
-    if os.path.isabs(folder_name):
-        return folder_name
-    separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
-    if (
-        folder_name in {".", ".."}
-        or ".." in folder_name
-        or any(s in folder_name for s in separators)
-    ):
-        raise ValueError(
-            f"folder_name: {folder_name!r} is not allowed; use a simple name without "
-            "'..' or path separators (it lives under the cache root), or an absolute path"
-        )
-    return folder_name
-
-
-def _check_maxsize(maxsize: object) -> None:
-    if maxsize is None:
-        return
-    if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
-        raise ValueError(f"maxsize: expected a positive int (>= 1) or None, got {maxsize!r}")
-
-
-def _check_ttl(ttl: object) -> float | None:
-    if ttl is None:
-        return None
-    if isinstance(ttl, bool) or not isinstance(ttl, (int, float)):
-        raise ValueError(f"ttl: expected seconds as a number > 0 or None, got {ttl!r}")
-    if math.isnan(ttl) or ttl <= 0:
-        raise ValueError(f"ttl: expected seconds as a number > 0 or None, got {ttl!r}")
-    return None if math.isinf(ttl) else float(ttl)
-
-
-def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name}: {value!r} is not one of {list(allowed)}")
-
-
-def _check_bool(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name}: expected True or False, got {value!r}")
-
-
-def _check_compress(compress: object) -> None:
-    if isinstance(compress, bool):
-        return
-    if not isinstance(compress, int) or not 0 <= compress <= 9:
-        raise ValueError(f"compress: expected True, False or a level 0-9, got {compress!r}")
-
-
-def _check_engine(name: str, value: str) -> None:
-    known = known_engines()
-    if value not in known:
-        raise ValueError(f"{name}: unknown backend {value!r}; known backends: {known}")

@@ -1,33 +1,65 @@
 """The five decorators: `mcache`, `bcache`, `fcache`, `acache` and `ucache`.
 
 Each works bare (`@mcache`) and called (`@mcache(maxsize=128)`), on functions, methods,
-static and class methods and coroutine functions. Options are validated when the decorator is
-called; the backend is chosen and its store opened when it is applied to a function.
+static and class methods and coroutine functions. The options are checked when the decorator
+is called (`options` declares each one once); when it is applied to a function the backend is
+chosen and the function's record made; the store opens at the first call (`opening`), so
+decorating costs nothing of the backend libraries.
 """
 
 from __future__ import annotations
 
 from twat_cache import chains, registry, stats
-from twat_cache._log import logger
+from twat_cache.binding import params_of
 from twat_cache.config import CacheConfig
-from twat_cache.keys import code_fingerprint, function_namespace
-from twat_cache.paths import get_cache_path, write_marker
-from twat_cache.wrapper import CacheState, build
+from twat_cache.identity import code_fingerprint, display_name, function_namespace
+from twat_cache.opening import report_choice
+from twat_cache.options import ConfigurationError
+from twat_cache.record import CacheRecord
+from twat_cache.state import CacheState
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import sys
     from collections.abc import Callable
-    from typing import Any, Literal, overload
+    from pathlib import Path
+    from typing import Any, overload
 
-    from twat_cache._types import CachedFunction, Decorator, P, Policy, R
+    from twat_cache._types import (
+        AsyncOptions,
+        CachedFunction,
+        Decorator,
+        DiskOptions,
+        FileOptions,
+        MemoryOptions,
+        P,
+        Policy,
+        R,
+        UniversalOptions,
+    )
+    from twat_cache.spec import BackendSpec
+
+    if sys.version_info >= (3, 11):
+        from typing import Unpack
+    else:
+        from typing_extensions import Unpack
 else:
     from twat_cache._compat import overload
 
-__all__ = ["acache", "bcache", "fcache", "mcache", "ucache"]
+__all__ = ["acache", "bcache", "fcache", "folder_for", "mcache", "ucache"]
+
+_CO_COROUTINE = 0x80
+#: "not given": an alias (use_sql) may then set the option without a conflict.
+_UNSET: Any = type("Unset", (), {"__repr__": lambda self: "True"})()
 
 
 def _is_coroutine_function(func: Any) -> bool:
-    import inspect  # noqa: PLC0415  (kept out of `import twat_cache`)
+    code = getattr(func, "__code__", None)
+    if type(func).__name__ == "function" and code is not None:
+        return bool(code.co_flags & _CO_COROUTINE) or (
+            getattr(func, "_is_coroutine_marker", None) is not None
+        )
+    import inspect  # noqa: PLC0415  (only for callables that are not plain functions)
 
     return inspect.iscoroutinefunction(func)
 
@@ -37,46 +69,59 @@ def _is_target(obj: object) -> bool:
     return callable(obj) or isinstance(obj, (staticmethod, classmethod))
 
 
-def _default_folder(func: Callable[..., Any]) -> str:
+def _in_class_body(func: Any) -> bool:
+    """True for a function defined in a class body (its first argument is the instance)."""
+    parts = (getattr(func, "__qualname__", None) or "").split(".")
+    return len(parts) >= 2 and parts[-2] != "<locals>"
+
+
+def _default_folder(namespace: str) -> str:
     """A folder name of its own for a function decorated without `folder_name`."""
-    import re  # noqa: PLC0415  (kept off `import twat_cache`)
+    import hashlib  # noqa: PLC0415  (persistent caches only)
+    import re  # noqa: PLC0415
 
-    name = function_namespace(func).replace(":", ".")
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-    return re.sub(r"\.{2,}", ".", name).strip(".") or "default"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", namespace.replace(":", "."))
+    name = re.sub(r"\.{2,}", ".", name).strip("._") or "default"
+    if len(name) > 80 or name != namespace.replace(":", "."):
+        digest = hashlib.sha256(namespace.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+        name = f"{name[:80]}-{digest}"
+    return name
 
 
-def _open(func: Callable[..., Any], choice: chains.Choice, name: str) -> tuple[Any, Any, str]:
-    spec = registry.installed().get(choice.backend) or registry.discover().get(choice.backend)
-    if spec is None:  # functools is built in, even when entry points are unreadable
+def folder_for(record: CacheRecord, spec: BackendSpec) -> Path | None:
+    """The cache folder of `record`'s function on backend `spec` (None when it keeps none)."""
+    if not spec.folders:
+        return None
+    from twat_cache.paths import resolve_cache_path  # noqa: PLC0415
+
+    return resolve_cache_path(record.config.folder_name or _default_folder(record.namespace))
+
+
+def _spec(name: str) -> BackendSpec:
+    spec = registry.discover().get(name)
+    if spec is None:
         from twat_cache.backends.functools import BACKEND  # noqa: PLC0415
 
         spec = BACKEND
-    config = choice.config.replace(kind=choice.kind)
-    namespace = function_namespace(func)
-    if config.check_code:
-        namespace = f"{namespace}@{code_fingerprint(func)}"
-    folder = None
-    if spec.persistent:
-        folder = get_cache_path(config.folder_name or _default_folder(func))
-    context = registry.StoreContext(namespace=namespace, name=name, folder=folder)
-    if config.encrypt:
-        from twat_cache.storage import check_encryption  # noqa: PLC0415
-
-        check_encryption()
-    store = registry.open_store(spec, config, context)
-    if folder is not None:
-        write_marker(folder, spec.name, namespace, kind=config.kind, ttl=config.ttl)
-    if config.ttl is not None and not spec.native_ttl:
-        from twat_cache.store import TTLStore  # noqa: PLC0415
-
-        store = TTLStore(store, config.ttl)
-    return store, folder, namespace
+    return spec
 
 
-def _decorate(decorator: str, func: Any, config: CacheConfig) -> Any:
+def _check_ignore(func: Any, config: CacheConfig, params: Any) -> None:
+    if not config.ignore:
+        return
+    known = set(params.names())
+    unknown = [n for n in config.ignore if n not in known]
+    if unknown and params.varkw is None:
+        raise ConfigurationError(
+            f"ignore: {unknown} not among the parameters of {display_name(func)} "
+            f"({', '.join(params.names()) or 'none'})"
+        )
+
+
+def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | None = None) -> Any:
     if isinstance(func, (staticmethod, classmethod)):
-        return type(func)(_decorate(decorator, func.__func__, config))
+        inner = _decorate(decorator, func.__func__, config, method=isinstance(func, classmethod))
+        return type(func)(inner)
     if not callable(func):
         raise TypeError(f"{decorator}: expected a function to decorate, got {func!r}")
     is_async = _is_coroutine_function(func)
@@ -90,38 +135,48 @@ def _decorate(decorator: str, func: Any, config: CacheConfig) -> Any:
             f"ucache(use_async=True): {getattr(func, '__qualname__', func)!r} is not a "
             "coroutine function (async def); drop use_async for plain functions"
         )
-    name = f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
-    usable = registry.installed()
-    failed: set[str] = set()
-    while True:
-        choice = chains.choose(decorator, config, usable, is_async=is_async, exclude=failed)
-        try:
-            store, folder, namespace = _open(func, choice, name)
-            break
-        except Exception as exc:
-            if choice.backend == "functools" or choice.backend in failed:
-                raise
-            logger.warning(
-                "twat_cache: %s: backend %r failed to open (%s: %s); trying the next one",
-                name,
-                choice.backend,
-                type(exc).__name__,
-                exc,
-            )
-            failed.add(choice.backend)
-    if choice.warnings:
-        logger.warning("twat_cache: %s (%s): %s", name, decorator, "; ".join(choice.warnings))
-    state = CacheState(
-        name=name,
+    params = params_of(func)
+    _check_ignore(func, config, params)
+    namespace = function_namespace(func)
+    if config.check_code:
+        namespace = f"{namespace}@{code_fingerprint(func)}"
+    choice = chains.choose(
+        decorator, config, registry.installed(), is_async=is_async, leads=registry.leads()
+    )
+    spec = _spec(choice.backend)
+    if not spec.persistent:
+        for option in ("front", "max_bytes"):
+            if getattr(config, option) is not None and choice.kind == "async":
+                raise ConfigurationError(
+                    f"{option}: only for persistent caches; {choice.backend} keeps this "
+                    "coroutine function's results in memory"
+                )
+    if config.encrypt and spec.persistent:
+        from twat_cache.storage import check_encryption  # noqa: PLC0415
+
+        check_encryption()
+    record = CacheRecord(
+        name=display_name(func),
+        namespace=namespace,
+        decorator=decorator,
         backend=choice.backend,
         kind=choice.kind,
         config=choice.config.replace(kind=choice.kind),
-        store=store,
-        namespace=namespace,
-        folder=folder,
+        is_async=is_async,
+        is_method=_in_class_body(func) if method is None else method,
     )
+    record = record.replace(folder=folder_for(record, spec))
+    report_choice(record, choice.warnings)
+    state = CacheState(record)
     stats.register(state, func)
-    return build(func, state, is_async=is_async)
+    state.record = record.replace(name=state.name)
+    if is_async:
+        from twat_cache.async_wrapper import build_async  # noqa: PLC0415  (imports asyncio)
+
+        return build_async(func, state, params)
+    from twat_cache.wrapper import build  # noqa: PLC0415
+
+    return build(func, state, params)
 
 
 def _apply(decorator: str, func: Any, options: dict[str, Any]) -> Any:
@@ -138,24 +193,22 @@ def mcache(
     maxsize: int | None = None,
     ttl: float | None = None,
     policy: Policy = "lru",
-    *,
-    typed: bool = False,
+    **options: Unpack[MemoryOptions],
 ) -> Decorator: ...
 def mcache(
-    maxsize: Any = None, ttl: float | None = None, policy: Policy = "lru", *, typed: bool = False
+    maxsize: Any = None, ttl: float | None = None, policy: Policy = "lru", **options: Any
 ) -> Any:
     """Cache in memory: cachebox, else cachetools, else the standard library.
 
     `maxsize` bounds the entries (None: unbounded), `ttl` expires them after that many seconds,
-    `policy` picks the eviction (lru, lfu, fifo, rr, ttl); `typed=True` keeps `f(1)` and
-    `f(1.0)` apart. Use bare (`@mcache`) or called (`@mcache(maxsize=128)`).
+    `policy` picks the eviction (lru, lfu, fifo, rr, ttl). Keyword options: `typed`, `ignore`,
+    `key`, `cache_if`, `stale`, `wait_timeout` (see `twat_cache.options`). Use bare
+    (`@mcache`) or called (`@mcache(maxsize=128)`).
     """
     if _is_target(maxsize):
         return _apply("mcache", maxsize, {"kind": "memory"})
     return _apply(
-        "mcache",
-        None,
-        {"kind": "memory", "maxsize": maxsize, "ttl": ttl, "policy": policy, "typed": typed},
+        "mcache", None, {**options, "kind": "memory", "maxsize": maxsize, "ttl": ttl, "policy": policy}
     )
 
 
@@ -167,28 +220,22 @@ def bcache(
     maxsize: int | None = None,
     ttl: float | None = None,
     sql_backend: bool = True,
-    *,
-    policy: Policy = "lru",
-    typed: bool = False,
-    encrypt: bool = False,
-    check_code: bool = False,
+    **options: Unpack[DiskOptions],
 ) -> Decorator: ...
 def bcache(
     folder_name: Any = None,
     maxsize: int | None = None,
     ttl: float | None = None,
-    sql_backend: bool = True,
-    *,
-    policy: Policy = "lru",
-    typed: bool = False,
-    encrypt: bool = False,
-    check_code: bool = False,
+    sql_backend: Any = _UNSET,
+    **options: Any,
 ) -> Any:
     """Cache in a database on disk: diskcache, else klepto's SQL archive, else memory.
 
     Entries persist across processes in `folder_name` (a name under the cache root or an
     absolute path; default: a folder named after the function). `maxsize` counts entries,
-    `ttl` is seconds; `sql_backend=False` selects klepto's directory archive instead.
+    `ttl` is seconds; `sql_backend=False` (alias `use_sql`) selects a directory archive.
+    Keyword options: `policy`, `typed`, `encrypt`, `check_code`, `secure`, `ignore`, `key`,
+    `cache_if`, `stale`, `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
     """
     if _is_target(folder_name):
         return _apply("bcache", folder_name, {"kind": "disk"})
@@ -196,15 +243,12 @@ def bcache(
         "bcache",
         None,
         {
+            **options,
             "kind": "disk",
             "folder_name": folder_name,
             "maxsize": maxsize,
             "ttl": ttl,
-            "sql_backend": sql_backend,
-            "policy": policy,
-            "typed": typed,
-            "encrypt": encrypt,
-            "check_code": check_code,
+            **({} if sql_backend is _UNSET else {"sql_backend": sql_backend}),
         },
     )
 
@@ -217,28 +261,21 @@ def fcache(
     maxsize: int | None = None,
     ttl: float | None = None,
     compress: bool | int = False,
-    *,
-    mmap_mode: Literal["r", "r+", "w+", "c"] | None = None,
-    typed: bool = False,
-    encrypt: bool = False,
-    check_code: bool = False,
+    **options: Unpack[FileOptions],
 ) -> Decorator: ...
 def fcache(
     folder_name: Any = None,
     maxsize: int | None = None,
     ttl: float | None = None,
     compress: bool | int = False,
-    *,
-    mmap_mode: Literal["r", "r+", "w+", "c"] | None = None,
-    typed: bool = False,
-    encrypt: bool = False,
-    check_code: bool = False,
+    **options: Any,
 ) -> Any:
     """Cache in files, NumPy-friendly: joblib, else klepto's directory archive, else memory.
 
-    Results are files in `folder_name`; `compress` is True or a zlib level (0-9);
-    `mmap_mode` loads large arrays memory-mapped; `check_code=True` drops entries when the
-    function's code changes.
+    Results are files in `folder_name`; `compress` is True or a zlib level (0-9). Keyword
+    options: `mmap_mode` (load large arrays memory-mapped), `policy`, `typed`, `encrypt`,
+    `check_code` (drop entries when the function's code changes), `secure`, `ignore`, `key`,
+    `cache_if`, `stale`, `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
     """
     if _is_target(folder_name):
         return _apply("fcache", folder_name, {"kind": "file"})
@@ -246,15 +283,12 @@ def fcache(
         "fcache",
         None,
         {
+            **options,
             "kind": "file",
             "folder_name": folder_name,
             "maxsize": maxsize,
             "ttl": ttl,
             "compress": compress,
-            "mmap_mode": mmap_mode,
-            "typed": typed,
-            "encrypt": encrypt,
-            "check_code": check_code,
         },
     )
 
@@ -266,40 +300,24 @@ def acache(
     maxsize: int | None = None,
     ttl: float | None = None,
     backend: str = "aiocache",
-    *,
-    policy: Policy = "lru",
-    typed: bool = False,
-    redis_url: str | None = None,
+    **options: Unpack[AsyncOptions],
 ) -> Decorator: ...
 def acache(
-    maxsize: Any = None,
-    ttl: float | None = None,
-    backend: str = "aiocache",
-    *,
-    policy: Policy = "lru",
-    typed: bool = False,
-    redis_url: str | None = None,
+    maxsize: Any = None, ttl: float | None = None, backend: str = "aiocache", **options: Any
 ) -> Any:
     """Cache the awaited results of a coroutine function: aiocache, else the memory chain.
 
-    `backend` names the store: "aiocache" (default), "redis", or a memory backend name
-    ("cachebox", "cachetools", "functools") used through the async wrapper. A plain function
-    is a `TypeError` (use `mcache`).
+    `backend` names the store: "aiocache" (default), a network store ("redis", "memcached",
+    with `url=`), or a memory backend name used through the async wrapper. A plain function
+    is a `TypeError` (use `mcache`). Keyword options: `policy`, `typed`, `url`, `ignore`,
+    `key`, `cache_if`, `stale`, `wait_timeout`, and `front`/`max_bytes` on network stores.
     """
     if _is_target(maxsize):
-        return _apply("acache", maxsize, {"kind": "async", "backend": "aiocache"})
+        return _apply("acache", maxsize, {"kind": "async", "preferred_engine": "aiocache"})
     return _apply(
         "acache",
         None,
-        {
-            "kind": "async",
-            "maxsize": maxsize,
-            "ttl": ttl,
-            "backend": backend,
-            "policy": policy,
-            "typed": typed,
-            "redis_url": redis_url,
-        },
+        {**options, "kind": "async", "maxsize": maxsize, "ttl": ttl, "preferred_engine": backend},
     )
 
 
@@ -312,14 +330,7 @@ def ucache(
     ttl: float | None = None,
     preferred_engine: str | None = None,
     use_async: bool = False,
-    *,
-    policy: Policy = "lru",
-    typed: bool = False,
-    compress: bool | int = False,
-    mmap_mode: Literal["r", "r+", "w+", "c"] | None = None,
-    encrypt: bool = False,
-    check_code: bool = False,
-    redis_url: str | None = None,
+    **options: Unpack[UniversalOptions],
 ) -> Decorator: ...
 def ucache(
     folder_name: Any = None,
@@ -327,40 +338,40 @@ def ucache(
     ttl: float | None = None,
     preferred_engine: str | None = None,
     use_async: bool = False,
-    *,
-    policy: Policy = "lru",
-    typed: bool = False,
-    compress: bool | int = False,
-    mmap_mode: Literal["r", "r+", "w+", "c"] | None = None,
-    encrypt: bool = False,
-    check_code: bool = False,
-    redis_url: str | None = None,
+    **options: Any,
 ) -> Any:
     """Cache with the best backend for the job: memory without `folder_name`, disk with it.
 
     Preference: cachebox > klepto > diskcache > joblib > cachetools > functools, among memory
     backends without `folder_name` and persistent ones with it; coroutine functions (or
-    `use_async=True`) use the async chain. `preferred_engine` picks a backend by name when it
-    is installed (else a warning and the normal choice).
+    `use_async=True`) use the async chain. `preferred_engine` (alias `backend`) picks a backend
+    by name when it is installed (else a warning and the normal choice). Every keyword option
+    of the other decorators is accepted.
     """
     if _is_target(folder_name):
         return _apply("ucache", folder_name, {"kind": "memory"})
+    if "backend" in options and preferred_engine is None:
+        preferred_engine = options.pop("backend")
+    persistent = folder_name is not None or _names_persistent(preferred_engine)
     return _apply(
         "ucache",
         None,
         {
-            "kind": "disk" if folder_name is not None else "memory",
+            **options,
+            "kind": "disk" if persistent else "memory",
             "folder_name": folder_name,
             "maxsize": maxsize,
             "ttl": ttl,
             "preferred_engine": preferred_engine,
             "use_async": use_async,
-            "policy": policy,
-            "typed": typed,
-            "compress": compress,
-            "mmap_mode": mmap_mode,
-            "encrypt": encrypt,
-            "check_code": check_code,
-            "redis_url": redis_url,
         },
     )
+
+
+def _names_persistent(engine: str | None) -> bool:
+    """True when `engine` names an installed persistent backend (its options are allowed)."""
+    if engine is None:
+        return False
+    spec = registry.discover().get(engine)
+    return spec is not None and spec.persistent
+

@@ -17,8 +17,8 @@ from typing import Any
 import filelock
 
 from twat_cache._log import logger
-from twat_cache.keys import stable_digest
 from twat_cache.paths import FILE_MODE, secure_dir
+from twat_cache.store import Store
 
 __all__ = ["FolderLocks"]
 
@@ -77,8 +77,11 @@ class _FlightLock:
             await self._lock.release()
 
 
-class FolderLocks:
-    """Mixin for folder-based stores: per-key lock files, and one warning when they fail."""
+class FolderLocks(Store):
+    """Base of folder-based stores: per-key lock files, and one warning when they fail."""
+
+    blocking = True
+    digest_keys = True
 
     locks: Path
     name: str
@@ -89,7 +92,7 @@ class FolderLocks:
         """The lock file of `key` (its digest), creating the private lock folder if needed."""
         if not self.locks.is_dir():
             secure_dir(self.locks)
-        return self.locks / (stable_digest(self.namespace, key) + ".lock")
+        return self.locks / (str(key) + ".lock")  # the key is the core's disk digest
 
     def lock_failed(self, exc: OSError) -> None:
         """Warn (once per store) that computations of this function are not serialized."""
@@ -102,10 +105,10 @@ class FolderLocks:
                 exc,
             )
 
-    def flight_lock(self, key: Hashable) -> AbstractContextManager[object]:
+    def flight_lock(self, key: Hashable) -> AbstractContextManager[object]:  # type: ignore[override]
         """A per-key file lock: one process computes a missing key while the others wait."""
         return _FlightLock(self, key)
 
-    def aflight_lock(self, key: Hashable) -> AbstractAsyncContextManager[object]:
+    def aflight_lock(self, key: Hashable) -> AbstractAsyncContextManager[object]:  # type: ignore[override]
         """The asyncio twin of `flight_lock` (filelock's AsyncFileLock)."""
         return _FlightLock(self, key)

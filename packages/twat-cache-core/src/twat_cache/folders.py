@@ -15,6 +15,7 @@ from typing import Any
 
 from twat_cache import registry
 from twat_cache.config import CacheConfig
+from twat_cache.record import CacheRecord
 
 __all__ = ["FolderError", "namespaces", "opened_stores", "per_namespace"]
 
@@ -80,8 +81,13 @@ def opened_stores(
                 folder_name=str(folder),
                 ttl=float(ttl) if isinstance(ttl, (int, float)) and ttl > 0 else None,
             )
-            context = registry.StoreContext(
-                namespace=namespace, name=f"{name}:{folder.name}", folder=folder
+            context = CacheRecord(
+                name=f"{name}:{folder.name}",
+                namespace=namespace,
+                backend=backend,
+                kind=kind,
+                config=config,
+                folder=folder,
             )
             try:
                 stores.append((namespace, registry.open_store(spec, config, context)))
@@ -92,8 +98,6 @@ def opened_stores(
         yield stores
     finally:
         for _, store in stores:
-            close = getattr(store, "close", None)
-            if callable(close):
-                # Closing is best effort: the numbers are already read.
-                with suppress(Exception):
-                    close()
+            # Closing is best effort: the numbers are already read.
+            with suppress(Exception):
+                store.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-from twat_cache.config import check_folder_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,6 +14,38 @@ if TYPE_CHECKING:
 MARKER = ".twat_cache"
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
+
+
+def check_folder_name(folder_name: object) -> str | None:
+    """Validate a `folder_name`: a simple name under the cache root, or an absolute path.
+
+    A relative name with `..`, a path separator or a NUL byte is refused, so a folder name can
+    never point outside the cache root by accident. Path objects are accepted and returned as str.
+    """
+    if folder_name is None:
+        return None
+    if isinstance(folder_name, os.PathLike):
+        folder_name = os.fspath(folder_name)
+    if not isinstance(folder_name, str):
+        raise ValueError(f"folder_name: expected a str, a path or None, got {folder_name!r}")
+    if not folder_name or "\x00" in folder_name:
+        raise ValueError(
+            f"folder_name: {folder_name!r} is empty or contains a NUL byte; "
+            "use a simple name like 'my_cache' or an absolute path"
+        )
+    if os.path.isabs(folder_name):
+        return folder_name
+    separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    if (
+        folder_name in {".", ".."}
+        or ".." in folder_name
+        or any(s in folder_name for s in separators)
+    ):
+        raise ValueError(
+            f"folder_name: {folder_name!r} is not allowed; use a simple name without "
+            "'..' or path separators (it lives under the cache root), or an absolute path"
+        )
+    return folder_name
 
 
 def cache_root() -> Path:

@@ -1,183 +1,294 @@
-"""Backend discovery: entry points of group `twat_cache.backends`, read once, loaded lazily.
+"""Backend discovery: entry points read once from the installed distributions, loaded lazily.
 
-Each entry point names a `BackendSpec`: what the backend serves and honours, and where its
-store lives (`opener`, a "module:function" string imported only when a cache is opened). A
-plugin whose spec fails to load is logged and skipped, never fatal. Reading entry points
-happens at the first decoration (or `available_backends()`), not on `import twat_cache`.
+Two entry-point groups matter: `twat_cache.backends` (an installed plugin: name -> its
+`BackendSpec`) and `twat_cache.family` (declared in the core's own packaging data: the plugins
+of this project, installed or not, so that `preferred_engine="diskcache"` is a known name with
+an install hint even before the plugin is installed).
+
+Discovery reads `entry_points.txt` of the distributions on `sys.path` directly: the same files
+`importlib.metadata` reads, without importing it (it costs about 30 ms, more than all of
+`import twat_cache`). A path entry that is not a folder (a zip) is read through
+`importlib.metadata`. The first distribution of a name on `sys.path` wins, as in Python's own
+import. A spec that fails to load is logged and skipped, never fatal. Nothing is read on
+`import twat_cache`: at the first decoration.
 """
 
 from __future__ import annotations
 
-import importlib
+import os
+import sys
 import threading
 
-from twat_cache._frozen import Frozen
 from twat_cache._log import logger
+from twat_cache.spec import BackendSpec
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Iterator
     from typing import Any
 
     from twat_cache.config import CacheConfig
+    from twat_cache.record import CacheRecord
+    from twat_cache.store import Store
 
 GROUP = "twat_cache.backends"
+FAMILY = "twat_cache.family"
 
-__all__ = ["GROUP", "BackendSpec", "discover", "is_usable", "open_store"]
+__all__ = [
+    "FAMILY",
+    "GROUP",
+    "Registry",
+    "discover",
+    "family",
+    "install_hint",
+    "installed",
+    "is_usable",
+    "leads",
+    "open_store",
+]
+
+#: (entry name, "module:attr", distribution) for each entry of a group
+Entry = tuple[str, str, str]
 
 
-class BackendSpec(Frozen):
-    """What a backend is and can do; a plugin's entry point points at one of these.
+def _normalize(name: str) -> str:
+    """A distribution name as PEP 503 compares them (lowercase, runs of -_. as one -)."""
+    out = []
+    dash = False
+    for ch in name.lower():
+        if ch in "-_.":
+            dash = True
+            continue
+        if dash and out:
+            out.append("-")
+        dash = False
+        out.append(ch)
+    return "".join(out)
 
-    `kinds` is the subset of {"memory", "disk", "file", "async"} it serves (an "async" backend
-    has an `AsyncStore`); `policies` the eviction policies it honours; `persistent` whether
-    entries survive the process; `native_ttl` whether its store applies `ttl` itself (else the
-    core's `TTLStore` does); `requires` the import names of the libraries it needs, checked
-    without importing them; `opener` is "module:function", called as `opener(config, context)`
-    to open a store for one function.
+
+def _parse(text: str, distribution: str, found: dict[str, list[Entry]]) -> None:
+    """Add the entries of our groups from one `entry_points.txt` (an INI file) to `found`."""
+    group = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line[0] == "[" and line[-1] == "]":
+            group = line[1:-1].strip()
+            continue
+        if group in found and "=" in line:
+            name, _, value = line.partition("=")
+            found[group].append((name.strip(), value.strip(), distribution))
+
+
+def scan_entry_points(path: list[str] | None = None) -> dict[str, list[Entry]]:
+    """The entries of both groups on `path` (default `sys.path`), in path order.
+
+    Reads `<dist>.dist-info/entry_points.txt` (and `.egg-info`) of every distribution folder;
+    only the first distribution of a (normalized) name counts.
     """
+    found: dict[str, list[Entry]] = {GROUP: [], FAMILY: []}
+    seen: set[str] = set()
+    archives = []
+    for entry in sys.path if path is None else path:
+        folder = entry or os.curdir
+        try:
+            names = os.listdir(folder)
+        except NotADirectoryError:
+            archives.append(folder)
+            continue
+        except OSError:
+            continue
+        for name in names:
+            if not name.endswith((".dist-info", ".egg-info")):
+                continue
+            distribution = _normalize(name.rpartition(".")[0].partition("-")[0])
+            if distribution in seen:
+                continue
+            seen.add(distribution)
+            try:
+                with open(os.path.join(folder, name, "entry_points.txt"), encoding="utf-8") as fh:
+                    text = fh.read()
+            except OSError:
+                continue
+            if "twat_cache." in text:
+                _parse(text, distribution, found)
+    if archives:  # zipped distributions: the standard library knows how to read them
+        from importlib.metadata import distributions  # noqa: PLC0415  (rare, and slow)
 
-    __slots__ = (
-        "name",
-        "kinds",
-        "policies",
-        "persistent",
-        "native_ttl",
-        "opener",
-        "requires",
-        "description",
-        "distribution",
-    )
+        for dist in distributions(path=archives):
+            distribution = _normalize(dist.metadata["Name"] or "")
+            if distribution in seen:
+                continue
+            seen.add(distribution)
+            for ep in dist.entry_points:
+                if ep.group in found:
+                    found[ep.group].append((ep.name, ep.value, distribution))
+    return found
 
-    name: str
-    kinds: frozenset[str]
-    policies: frozenset[str]
-    persistent: bool
-    native_ttl: bool
-    opener: str
-    requires: tuple[str, ...]
-    description: str
-    distribution: str
 
-    def __init__(
-        self,
-        name: str,
-        kinds: frozenset[str],
-        policies: frozenset[str],
-        persistent: bool,
-        native_ttl: bool,
-        opener: str,
-        requires: tuple[str, ...] = (),
-        description: str = "",
-        distribution: str = "",
-    ) -> None:
-        self._set(
-            name=name,
-            kinds=frozenset(kinds),
-            policies=frozenset(policies),
-            persistent=persistent,
-            native_ttl=native_ttl,
-            opener=opener,
-            requires=tuple(requires),
-            description=description,
-            distribution=distribution,
+class Registry:
+    """The backends of this process: specs loaded from entry points once, on first use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._specs: dict[str, BackendSpec] | None = None
+        self._family: dict[str, str] = {}
+        self._leads: dict[str, str] = {}
+        self._usable: dict[str, bool] = {}
+
+    def discover(self, *, refresh: bool = False) -> dict[str, BackendSpec]:
+        """{name: spec} of every installed plugin whose spec loads (first entry of a name wins)."""
+        with self._lock:
+            if self._specs is not None and not refresh:
+                return self._specs
+            found = scan_entry_points()
+            self._family = {}
+            self._leads = {}
+            for name, value, _distribution in found[FAMILY]:
+                self._family.setdefault(name, _plugin_distribution(value))
+                _, _, extras = value.partition("[")
+                for chain_name in extras.rstrip("]").split(","):
+                    if chain_name.strip():
+                        self._leads.setdefault(chain_name.strip(), name)
+            specs: dict[str, BackendSpec] = {}
+            for name, value, distribution in found[GROUP]:
+                if name in specs:
+                    continue
+                spec = _load(name, value, distribution)
+                if spec is not None:
+                    specs[name] = spec
+            self._specs = specs
+            self._usable.clear()
+            return specs
+
+    def family(self) -> dict[str, str]:
+        """{backend name: distribution} of this project's plugins, installed or not."""
+        self.discover()
+        return dict(self._family)
+
+    def leads(self) -> dict[str, str]:
+        """{chain: backend} the chains of this project prefer, installed or not.
+
+        The core's packaging data lists each plugin of the family as an entry point of group
+        `twat_cache.family` whose extras name the chains it leads, e.g.
+        `diskcache = "twat_cache_diskcache:BACKEND [bcache]"`.
+        """
+        self.discover()
+        return dict(self._leads)
+
+    def is_usable(self, spec: BackendSpec) -> bool:
+        """True when every library `spec` requires can be imported (found without importing)."""
+        usable = self._usable.get(spec.name)
+        if usable is None:
+            usable = all(_findable(lib) for lib in spec.requires)
+            self._usable[spec.name] = usable
+        return usable
+
+    def installed(self) -> dict[str, BackendSpec]:
+        """The discovered backends whose libraries are present, in discovery order."""
+        return {name: s for name, s in self.discover().items() if self.is_usable(s)}
+
+
+def _load(name: str, value: str, distribution: str) -> BackendSpec | None:
+    """Import one entry point's spec; log and return None when it cannot be used."""
+    module_name, _, attr = value.partition(":")
+    try:
+        from importlib import import_module  # noqa: PLC0415  (importlib itself is loaded)
+
+        obj: Any = import_module(module_name.strip())
+        for part in attr.strip().split(".") if attr else ():
+            obj = getattr(obj, part)
+    except Exception as exc:
+        logger.warning("skipping backend plugin %r (%s): %s", name, value, exc)
+        return None
+    if not isinstance(obj, BackendSpec):
+        logger.warning(
+            "skipping backend plugin %r: %s is a %s, not a BackendSpec",
+            name,
+            value,
+            type(obj).__name__,
         )
-
-    def serves(self, kind: str) -> bool:
-        """True when this backend serves caches of `kind`."""
-        return kind in self.kinds
-
-    def honours(self, policy: str) -> bool:
-        """True when this backend honours the eviction `policy`."""
-        return policy in self.policies
-
-
-class StoreContext(Frozen):
-    """What a store needs to know about the function it caches.
-
-    `namespace` is the function's identity (`module:qualname`, plus a code fingerprint when
-    `check_code` is on); `folder` the resolved cache folder for persistent backends (None for
-    memory); `name` the cache's name in `get_stats()`; `extra` free-form options.
-    """
-
-    __slots__ = ("namespace", "name", "folder", "extra")
-
-    namespace: str
-    name: str
-    folder: Any
-    extra: dict[str, Any]
-
-    def __init__(
-        self, namespace: str, name: str, folder: Any = None, extra: dict[str, Any] | None = None
-    ) -> None:
-        self._set(namespace=namespace, name=name, folder=folder, extra=dict(extra or {}))
+        return None
+    if obj.name != name:
+        logger.warning("skipping backend plugin %r: its spec is named %r", name, obj.name)
+        return None
+    if not obj.distribution:
+        obj = obj.replace(distribution=distribution)
+    return obj
 
 
-_lock = threading.Lock()
-_specs: dict[str, BackendSpec] | None = None
-_usable: dict[str, bool] = {}
+def _plugin_distribution(value: str) -> str:
+    """The distribution of a family entry `twat_cache_x:BACKEND [...]`: `twat-cache-x`."""
+    return _normalize(value.partition(":")[0].strip().partition(".")[0])
+
+
+def _findable(module: str) -> bool:
+    """True when `module` (top-level) is imported or an import finder can find it."""
+    if module in sys.modules:
+        return True
+    for finder in sys.meta_path:  # what importlib.util.find_spec does, without importing it
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        try:
+            if find_spec(module, None) is not None:
+                return True
+        except (ImportError, ValueError):
+            return False
+    return False
+
+
+_registry = Registry()
 
 
 def discover(*, refresh: bool = False) -> dict[str, BackendSpec]:
-    """Read every `twat_cache.backends` entry point once and return {name: spec}.
-
-    Entry points that fail to load, or load something other than a `BackendSpec`, are logged
-    at WARNING and skipped. `refresh=True` reads them again (after installing a plugin).
-    """
-    global _specs
-    with _lock:
-        if _specs is not None and not refresh:
-            return _specs
-        from importlib.metadata import entry_points  # noqa: PLC0415  (import-time cost)
-
-        found: dict[str, BackendSpec] = {}
-        for ep in entry_points(group=GROUP):
-            if ep.name in found:
-                continue
-            try:
-                spec = ep.load()
-            except Exception as exc:
-                logger.warning(
-                    "twat_cache: skipping backend plugin %r (%s): %s", ep.name, ep.value, exc
-                )
-                continue
-            if not isinstance(spec, BackendSpec):
-                logger.warning(
-                    "twat_cache: skipping backend plugin %r: %s is a %s, not a BackendSpec",
-                    ep.name,
-                    ep.value,
-                    type(spec).__name__,
-                )
-                continue
-            found[ep.name] = spec
-        _specs = found
-        _usable.clear()
-        return found
+    """The installed plugins' specs, {name: spec}; `refresh=True` reads the entry points again."""
+    return _registry.discover(refresh=refresh)
 
 
-def is_usable(spec: BackendSpec) -> bool:
-    """True when every library `spec` requires can be imported (checked without importing)."""
-    usable = _usable.get(spec.name)
-    if usable is None:
-        import importlib.util  # noqa: PLC0415  (imports contextlib: kept off `import twat_cache`)
+def family() -> dict[str, str]:
+    """{backend name: distribution} of this project's plugins, installed or not."""
+    return _registry.family()
 
-        try:
-            usable = all(importlib.util.find_spec(lib) is not None for lib in spec.requires)
-        except (ImportError, ValueError):
-            usable = False
-        _usable[spec.name] = usable
-    return usable
+
+def leads() -> dict[str, str]:
+    """{chain: backend} this project's chains prefer, installed or not."""
+    return _registry.leads()
 
 
 def installed() -> dict[str, BackendSpec]:
-    """The discovered backends whose libraries are present, in discovery order."""
-    return {name: spec for name, spec in discover().items() if is_usable(spec)}
+    """The installed plugins whose libraries are importable, {name: spec}."""
+    return _registry.installed()
 
 
-def open_store(spec: BackendSpec, config: CacheConfig, context: StoreContext) -> Any:
+def is_usable(spec: BackendSpec) -> bool:
+    """True when every library `spec` requires is importable."""
+    return _registry.is_usable(spec)
+
+
+def known_names() -> list[str]:
+    """Backend names `preferred_engine` accepts: installed plugins and this project's family."""
+    return sorted(set(discover()) | set(family()))
+
+
+def install_hint(name: str) -> str:
+    """How to install backend `name` (`pip install 'twat-cache[<extra>]'`), or ''."""
+    spec = discover().get(name)
+    extra = spec.extra if spec is not None else (name if name in family() else "")
+    return f"pip install 'twat-cache[{extra}]'" if extra else ""
+
+
+def iter_specs() -> Iterator[BackendSpec]:
+    """Every installed spec, usable or not."""
+    yield from discover().values()
+
+
+def open_store(spec: BackendSpec, config: CacheConfig, record: CacheRecord) -> Store:
     """Import `spec.opener` and open a store for one function; errors propagate to the caller."""
+    from importlib import import_module  # noqa: PLC0415
+
     module_name, _, attr = spec.opener.partition(":")
-    opener: Callable[[CacheConfig, StoreContext], Any] = getattr(
-        importlib.import_module(module_name), attr
-    )
-    return opener(config, context)
+    opener = getattr(import_module(module_name), attr)
+    store: Store = opener(config, record)
+    return store

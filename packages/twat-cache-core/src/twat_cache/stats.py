@@ -1,4 +1,8 @@
-"""Every cache of this process, for `get_stats()` and `clear_cache()`."""
+"""Every cache of this process, for `get_stats()` and `clear_cache()`.
+
+The registry holds caches weakly: a cache the program drops (its decorated function) is freed
+with its values, and leaves the statistics.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +21,14 @@ if TYPE_CHECKING:
     from twat_cache.wrapper import CacheState
 
 _lock = threading.Lock()
-_caches: dict[str, CacheState] = {}
+_caches: dict[str, weakref.ref[CacheState]] = {}
 _owners: dict[tuple[str, str], weakref.ref[Any]] = {}
 
-__all__ = ["clear_cache", "get_stats", "register"]
+__all__ = ["clear_cache", "get_stats", "live_states", "register"]
 
 
 def register(state: CacheState, func: Any) -> str:
-    """Record a new cache under a unique name and return that name.
+    """Record a new cache (weakly) under a unique name and return that name.
 
     Two different functions with the same namespace in the same folder would share entries,
     so that is logged as a warning.
@@ -32,21 +36,22 @@ def register(state: CacheState, func: Any) -> str:
     with _lock:
         name = state.name
         n = 2
-        while name in _caches:
+        while (ref := _caches.get(name)) is not None and ref() is not None:
             name = f"{state.name}#{n}"
             n += 1
         state.name = name
-        _caches[name] = state
-        if state.folder is not None:
-            slot = (str(state.folder), state.namespace)
+        _caches[name] = weakref.ref(state, lambda _ref, name=name: _forget(name, _ref))
+        folder = state.record.folder
+        if folder is not None:
+            slot = (str(folder), state.record.namespace)
             previous = _owners.get(slot)
             other = previous() if previous is not None else None
             if other is not None and other is not func:
                 logger.warning(
-                    "twat_cache: two different functions use namespace %r in folder %s; "
+                    "two different functions use namespace %r in folder %s; "
                     "they will share cache entries",
-                    state.namespace,
-                    state.folder,
+                    state.record.namespace,
+                    folder,
                 )
             try:  # noqa: SIM105  (contextlib is kept off `import twat_cache`)
                 _owners[slot] = weakref.ref(func)
@@ -55,27 +60,26 @@ def register(state: CacheState, func: Any) -> str:
         return name
 
 
+def _forget(name: str, ref: weakref.ref[CacheState]) -> None:
+    with _lock:
+        if _caches.get(name) is ref:
+            del _caches[name]
+
+
+def live_states() -> list[CacheState]:
+    """The caches of this process that are still alive."""
+    with _lock:
+        refs = list(_caches.values())
+    return [state for ref in refs if (state := ref()) is not None]
+
+
 def get_stats() -> dict[str, dict[str, Any]]:
-    """Statistics of every cache created in this process, by cache name.
+    """Statistics of every live cache of this process, by cache name.
 
     Each value has `hits`, `misses`, `size`, `backend`, `maxsize`, `ttl`, `kind` and `folder`
     (None for memory caches).
     """
-    with _lock:
-        states = list(_caches.values())
-    return {
-        s.name: {
-            "hits": s.hits,
-            "misses": s.misses,
-            "size": s.size(),
-            "backend": s.backend,
-            "maxsize": s.config.maxsize,
-            "ttl": s.config.ttl,
-            "kind": s.kind,
-            "folder": str(s.folder) if s.folder is not None else None,
-        }
-        for s in states
-    }
+    return {state.name: state.stats() for state in live_states()}
 
 
 def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
@@ -86,23 +90,20 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
     nothing outside the cache root, nor anything unmarked inside it, is touched.
     """
     target = None if folder_name is None else resolve_cache_path(folder_name)
-    with _lock:
-        states = list(_caches.values())
+    states = live_states()
     live: dict[str, set[str]] = {}
     clear_all: dict[str, Any] = {}
     for state in states:
-        folder = None if state.folder is None else resolve_cache_path(state.folder)
+        folder = None if state.record.folder is None else resolve_cache_path(state.record.folder)
         if target is not None and folder != target and not _meant_for(state, target):
             continue
         try:
             state.clear()
         except Exception as exc:
-            logger.warning("twat_cache: clearing %s failed: %s", state.name, exc)
-        if folder is not None:
-            live.setdefault(str(folder), set()).add(state.namespace)
-            hook = getattr(state.store, "clear_all", None)
-            if hook is not None:
-                clear_all[str(folder)] = hook
+            logger.warning("clearing %s failed: %s", state.name, exc)
+        if folder is not None and state.store is not None:
+            live.setdefault(str(folder), set()).add(state.record.namespace)
+            clear_all[str(folder)] = state.store.clear_all
     if target is not None:
         folders = [target] if target.is_dir() else []
     else:
@@ -115,7 +116,7 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
             try:
                 clear_all[str(folder)]()
             except Exception as exc:
-                logger.warning("twat_cache: clearing %s failed: %s", folder, exc)
+                logger.warning("clearing %s failed: %s", folder, exc)
         elif str(folder) in live:  # its files are open here: clear the other functions' stores
             _clear_recorded(folder, skip=live[str(folder)])
         else:
@@ -134,13 +135,17 @@ def _clear_recorded(folder: Path, skip: set[str]) -> None:
             for _, store in stores:
                 store.clear()
     except Exception as exc:
-        logger.warning("twat_cache: clearing the other caches in %s failed: %s", folder, exc)
+        logger.warning("clearing the other caches in %s failed: %s", folder, exc)
 
 
 def _meant_for(state: CacheState, target: Path) -> bool:
     """True for a cache that asked for folder `target` but fell back to memory."""
-    wanted = state.config.folder_name
-    return state.folder is None and wanted is not None and resolve_cache_path(wanted) == target
+    wanted = state.record.config.folder_name
+    return (
+        state.record.folder is None
+        and wanted is not None
+        and resolve_cache_path(wanted) == target
+    )
 
 
 def _empty_folder(folder: Path) -> None:
@@ -156,4 +161,4 @@ def _empty_folder(folder: Path) -> None:
             else:
                 child.unlink()
         except OSError as exc:
-            logger.warning("twat_cache: could not remove %s: %s", child, exc)
+            logger.warning("could not remove %s: %s", child, exc)

@@ -1,471 +1,672 @@
-"""The cached callable: hot path, single flight, statistics and the functools-style attributes.
+"""The cached callable of a plain function: its attributes, its slow path, its per-call controls.
 
-`build` turns a function, a chosen store and its config into the wrapper users call. A hit is
-one call into the store's `get` (for cachebox a Rust lookup) after the key is made: positional
-calls that already are their own key skip normalization. Everything slow lives on the miss
-path: single flight (threads, asyncio tasks, and processes where the store offers a lock),
-storing, and the warnings.
+`build` makes the wrapper users call: a stub that opens the cache on its first call and then
+becomes the generated exact-signature hit path (`hotpath`). Everything after a failed lookup
+is `SyncEngine.slow`: canonical keys for unhashable arguments, the disk digest of persistent
+stores, the stale window, single flight (threads here, processes through the store's lock),
+computing, `cache_if`, storing, the front tier and the warnings said once.
 """
 
 from __future__ import annotations
 
-import builtins
 import functools
 import threading
-from collections import namedtuple
-from collections.abc import Callable, Hashable
+import time
+import weakref
 
-from twat_cache._log import logger
-from twat_cache._missing import MISS
-from twat_cache.keys import _KW, KeyMaker, UncacheableError, _BadCall, canonical
+from twat_cache import hotpath, switch
+from twat_cache.binding import BadCall, KeyMaker, Params
+from twat_cache.encode import UncacheableError
+from twat_cache.flights import Flights, default_wait_timeout, reset_after_fork
+from twat_cache.opening import Opened, open_cache
+from twat_cache.state import COMPUTE_HOOKS
+from twat_cache.store import MISS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, NamedTuple
+    from collections.abc import Callable, Hashable
+    from typing import Any
 
-    from twat_cache.config import CacheConfig
+    from twat_cache.state import CacheState
+    from twat_cache.store import Store
 
-__all__ = ["CacheInfo", "CacheState", "build"]
+__all__ = ["Engine", "SyncEngine", "attach", "build"]
 
-
-if TYPE_CHECKING:
-
-    class CacheInfo(NamedTuple):
-        """Statistics of one cache, shaped like `functools.lru_cache`'s `cache_info()`."""
-
-        hits: int
-        misses: int
-        maxsize: int | None
-        currsize: int
-
-else:  # the same tuple without importing typing (as functools does for its _CacheInfo)
-    CacheInfo = namedtuple("CacheInfo", ["hits", "misses", "maxsize", "currsize"])
-    CacheInfo.__doc__ = "Statistics of one cache, shaped like lru_cache's `cache_info()`."
+#: What a failed lookup was, for the slow path.
+UNHASHABLE: Any = type("Unhashable", (), {"__repr__": lambda self: "UNHASHABLE"})()
+FAILED: Any = type("Failed", (), {"__repr__": lambda self: "FAILED"})()
 
 
-class CacheState:
-    """Everything about one cached function except its hot path: identity, store, counters.
+class _Gate:
+    """A store's mapping while `disabled()` is active somewhere: a miss where it is active here."""
 
-    `hits` counts calls answered without computing (waiters of a single flight included);
-    `misses` counts computations. Warnings about storing or keying are logged once per cache.
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getitem__(self, key: Hashable) -> Any:
+        if switch.is_disabled():
+            raise KeyError(key)
+        return self._inner[key]
+
+
+class Engine:
+    """What the sync and async wrappers share: opening, keys, the per-call controls' keys.
+
+    `opened` is None until the first call (or a management call) opens the cache.
     """
 
     def __init__(
         self,
-        *,
-        name: str,
-        backend: str,
-        kind: str,
-        config: CacheConfig,
-        store: Any,
-        namespace: str,
-        folder: Any,
+        func: Callable[..., Any],
+        state: CacheState,
+        params: Params,
+        wrapper: Callable[..., Any],
     ) -> None:
-        self.name = name
-        self.backend = backend
-        self.kind = kind
-        self.config = config
-        self.store = store
-        self.namespace = namespace
-        self.folder = folder
-        self.is_async_store = hasattr(store, "aget")
-        self.hits = 0
-        self.misses = 0
-        self._warned: set[str] = set()
+        self.func = func
+        self.state = state
+        self.params = params
+        # Held weakly: the wrapper holds the engine, and dropping it must free the cache.
+        self.wrapper = weakref.ref(wrapper)
+        config = state.record.config
+        weak_self = state.record.is_method and state.record.kind == "memory"
+        self.keymaker = KeyMaker(params, typed=config.typed, ignore=config.ignore, weak_self=weak_self)
+        self.key_fn = config.key
+        self.cache_if = config.cache_if
+        self.timeout = config.wait_timeout or default_wait_timeout()
+        self.opened: Opened | None = None
+        self._open_lock = threading.RLock()
+        # memory caches of methods: the keys of each live instance, dropped when it dies
+        self._instances: dict[Any, list[Hashable]] = {}
+        self._instances_lock = threading.Lock()
+        self._refreshing: set[Hashable] = set()
+        self._refreshing_lock = threading.Lock()
+        reset_after_fork(self)
 
-    def warn_once(self, topic: str, message: str, *args: object) -> None:
-        """Log `message` at WARNING the first time `topic` comes up for this cache."""
-        if topic not in self._warned:
-            self._warned.add(topic)
-            logger.warning(message, *args)
+    # -- opening ------------------------------------------------------------------------------
 
-    def read_failed(self, exc: Exception) -> None:
-        """A store read raised: the call is a miss; said once per cache."""
-        self.warn_once(
-            "get",
-            "twat_cache: reading the cache of %s failed (%s: %s)",
-            self.name,
-            type(exc).__name__,
-            exc,
+    def open(self, *, is_async: bool = False) -> Opened:
+        """Open the cache (once); later calls return what was opened."""
+        opened = self.opened
+        if opened is None:
+            with self._open_lock:
+                opened = self.opened
+                if opened is None:
+                    opened = open_cache(self.state, is_async=is_async)
+                    self.state.store = opened.store
+                    self.state.front = opened.front
+                    if self.state.record.kind != "memory":  # a persistent store's keys are typed
+                        self.keymaker.weak_self = False
+                    self.opened = opened
+                    self.publish()
+                    self.opened_hook(opened)
+        return opened
+
+    def opened_hook(self, opened: Opened) -> None:
+        """Called once when the cache opens (the sync wrapper installs its hit path)."""
+
+    def publish(self) -> None:
+        """The wrapper's attributes that depend on what opened (a fallback may have happened)."""
+        wrapper = self.wrapper()
+        if wrapper is None or self.opened is None:
+            return
+        record = self.state.record
+        wrapper.__dict__.update(
+            cache=self.opened.store.native,
+            cache_backend=record.backend,
+            cache_config=record.config,
         )
+    # -- keys ---------------------------------------------------------------------------------
 
-    def store_failed(self, exc: Exception) -> None:
-        """Storing a result raised: the result is still returned; said once per cache."""
-        self.warn_once(
-            "set",
-            "twat_cache: could not store a result of %s (%s: %s); it is returned uncached",
-            self.name,
-            type(exc).__name__,
-            exc,
-        )
+    def call_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
+        """The key of a call (before canonicalization); raises BadCall when it does not bind."""
+        if self.key_fn is not None:
+            key: Hashable = self.key_fn(*args, **kwargs)
+            return key
+        return self.keymaker(args, kwargs)
 
-    def size(self) -> int:
-        """The number of entries in the store (0 if the store cannot tell)."""
+    def keys(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Hashable, Hashable]:
+        """(memory key, store key) of a call, for the per-call controls; TypeError when the
+        arguments do not bind, UncacheableError when they cannot be keyed."""
         try:
-            return len(self.store)
+            key = self.call_key(args, kwargs)
+        except BadCall:
+            raise TypeError(
+                f"{self.state.name}: the arguments do not match the function's signature"
+            ) from None
+        opened = self.open()
+        return opened.memory_key(key), opened.store_key(key)
+
+    def track_instance(self, key: Hashable, args: tuple[Any, ...]) -> None:
+        """Memory caches of methods: drop an instance's entries when it is collected."""
+        if not self.keymaker.weak_self or not args or type(key) is not tuple or not key:
+            return
+        ref = key[0]
+        if type(ref) is not weakref.ref:
+            return
+        with self._instances_lock:
+            keys = self._instances.get(ref)
+            if keys is None:
+                keys = self._instances[ref] = []
+                weakref.finalize(args[0], _forget_instance, weakref.ref(self), ref)
+            keys.append(key)
+
+    def forget_instance(self, ref: Any) -> None:
+        """An instance died: drop its entries."""
+        with self._instances_lock:
+            keys = self._instances.pop(ref, ())
+        store = self.state.store
+        if store is not None:
+            for key in keys:
+                try:
+                    store.delete(key)
+                except Exception:  # noqa: S112  (the entry may be gone already)
+                    continue
+
+    def stored(self, key: Hashable, skey: Hashable, args: tuple[Any, ...], value: Any) -> None:
+        """Store a computed result (unless `cache_if` refuses it); failures are logged once."""
+        if self.cache_if is not None and not self.cache_if(value):
+            return
+        opened = self.opened
+        assert opened is not None
+        try:
+            opened.store.set(skey, value)
+        except Exception as exc:
+            self.state.store_failed(exc)
+            return
+        if opened.front is not None:
+            self.fill_front(key, value)
+        self.track_instance(skey, args)
+
+    def fill_front(self, key: Hashable, value: Any) -> None:
+        """Put a value into the front tier (best effort)."""
+        opened = self.opened
+        if opened is not None and opened.front is not None:
+            try:
+                opened.front.set(opened.memory_key(key), value)
+            except Exception:  # noqa: S110  (a front that cannot hold it: the store still does)
+                pass
+
+    def read(self, skey: Hashable) -> Any:
+        """A store read off the hot path (fresh values only): errors are a miss, logged once."""
+        opened = self.opened
+        assert opened is not None
+        try:
+            return opened.store.get(skey, MISS)
+        except Exception as exc:
+            self.state.read_failed(exc)
+            return MISS
+
+    def lookup_stale(self, skey: Hashable) -> tuple[Any, bool]:
+        """(value, fresh) from a store with a stale window; (MISS, False) on a miss."""
+        opened = self.opened
+        assert opened is not None
+        try:
+            return opened.store.lookup(skey)  # type: ignore[attr-defined,no-any-return]
+        except Exception as exc:
+            self.state.read_failed(exc)
+            return MISS, False
+
+    def start_refresh(self, skey: Hashable) -> bool:
+        """Claim the one background refresh of `skey`; False when one is running."""
+        with self._refreshing_lock:
+            if skey in self._refreshing:
+                return False
+            self._refreshing.add(skey)
+            return True
+
+    def end_refresh(self, skey: Hashable) -> None:
+        """The background refresh of `skey` is over."""
+        with self._refreshing_lock:
+            self._refreshing.discard(skey)
+
+    def computed(self, started: float) -> None:
+        """Report one computation's duration to the hooks (`instrument()`)."""
+        if COMPUTE_HOOKS:
+            elapsed = time.perf_counter() - started
+            for hook in list(COMPUTE_HOOKS):
+                hook(self.state, elapsed)
+
+    def delete(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+        """Drop one call's entry (front included); True if the store had one."""
+        try:
+            key, skey = self.keys(args, kwargs)
+        except (TypeError, UncacheableError):
+            return False
+        opened = self.open()
+        if opened.front is not None:
+            opened.front.delete(key)
+        return bool(opened.store.delete(skey))
+
+    def _after_fork(self) -> None:
+        """In a forked child: fresh locks; the stores reopen their connections."""
+        self._open_lock = threading.RLock()
+        self._instances_lock = threading.Lock()
+        self._refreshing_lock = threading.Lock()
+        self._refreshing = set()
+        opened = self.opened
+        if opened is not None:
+            opened.store.after_fork()
+            if opened.front is not None:
+                opened.front.after_fork()
+            self.rewire()
+
+    def rewire(self) -> None:
+        """Read the store's hit-path callables again (after a fork)."""
+
+
+def _forget_instance(engine_ref: weakref.ref[Engine], ref: Any) -> None:
+    engine = engine_ref()
+    if engine is not None:
+        engine.forget_instance(ref)
+
+
+class SyncEngine(Engine):
+    """The slow path and per-call controls of a cached plain function."""
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        state: CacheState,
+        params: Params,
+        wrapper: Callable[..., Any],
+    ) -> None:
+        super().__init__(func, state, params, wrapper)
+        self.flights = Flights()
+        self._mapping: Any = None
+        self._get: Any = None
+        self._gated = False
+        # What the hit path reads now (gated while `disabled()` is active somewhere).
+        self.cur_map: Any = None
+        self.cur_get: Any = None
+
+    def _namespace(self) -> dict[str, Any] | None:
+        wrapper = self.wrapper()
+        return None if wrapper is None else wrapper.__globals__  # type: ignore[attr-defined]
+
+    # -- the first call ------------------------------------------------------------------------
+
+    def first(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The stub's first call: open the cache, install the hit path, answer the call."""
+        self.open()
+        if switch.env_disabled():
+            return self.func(*args, **kwargs)
+        return self.generic(args, kwargs)
+
+    def opened_hook(self, opened: Opened) -> None:
+        """Wire the hit path to the opened store (or the front) and install it."""
+        ns = self._namespace()
+        if ns is None:
+            return
+        ns.update(hotpath.CONSTANTS)
+        ns.update(
+            _tc_MISS=MISS,
+            _tc_UNHASHABLE=UNHASHABLE,
+            _tc_FAILED=FAILED,
+            _tc_hit=self.state.hits.tick,
+            _tc_slow=self.slow,
+            _tc_IGNORE=self.keymaker.ignore,
+            _tc_ref=weakref.ref,
+        )
+        self.rewire()
+        wrapper = self.wrapper()
+        if switch.env_disabled():
+            ns["_tc_first"] = self.passthrough
+            return
+        code = None
+        if self.key_fn is None and wrapper is not None:
+            code = hotpath.generate(
+                self.keymaker,
+                mapping=self._mapping is not None,
+                name=getattr(self.func, "__name__", "wrapper"),
+                qualname=getattr(self.func, "__qualname__", "wrapper"),
+                filename=f"twat_cache-hit-path-{self.state.name}.py",
+            )
+        ns["_tc_first"] = self.generic
+        if code is not None and wrapper is not None:
+            code.install(wrapper, ns)
+        switch.register(self)
+
+    def rewire(self) -> None:
+        """Read the store's hit-path callables again (a fork may have replaced them)."""
+        opened = self.opened
+        if opened is None:
+            return
+        if opened.front is None and opened.persistent:
+            self._mapping, self._get = None, self._persistent_get
+        else:
+            reader = opened.front if opened.front is not None else opened.store
+            self._mapping, self._get = reader.mapping, reader.get
+        self._wire()
+
+    def _wire(self) -> None:
+        if self._gated:
+            self.cur_map = _Gate(self._mapping) if self._mapping is not None else None
+            self.cur_get = self._gated_get
+        else:
+            self.cur_map = self._mapping
+            self.cur_get = self._get
+        ns = self._namespace()
+        if ns is not None:
+            ns["_tc_map"] = self.cur_map
+            ns["_tc_get"] = self.cur_get
+
+    def gate(self, on: bool) -> None:
+        """Route hit-path reads through the `disabled()` check (or back out of it)."""
+        self._gated = on
+        if self.opened is not None:
+            self._wire()
+
+    def _gated_get(self, key: Hashable, default: Any) -> Any:
+        if switch.is_disabled():
+            return default
+        return self._get(key, default)
+
+    def _persistent_get(self, key: Hashable, default: Any) -> Any:
+        opened = self.opened
+        assert opened is not None
+        return opened.store.get(opened.store_key(key), default)
+
+    # -- calls ----------------------------------------------------------------------------------
+
+    def passthrough(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Caching is off for the process (`TWAT_CACHE_DISABLE`)."""
+        return self.func(*args, **kwargs)
+
+    def generic(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A call through the stub (no exact hit path, or `key=`): make the key, then look."""
+        try:
+            key = self.call_key(args, kwargs)
+        except BadCall:  # does not bind: let Python raise its TypeError
+            return self.func(*args, **kwargs)
+        mapping = self.cur_map
+        try:
+            if mapping is not None:
+                try:
+                    value = mapping[key]
+                except KeyError:
+                    value = MISS
+            else:
+                value = self.cur_get(key, MISS)
+        except TypeError:
+            value = UNHASHABLE
         except Exception:
-            return 0
+            value = FAILED
+        if value is not MISS and value is not UNHASHABLE and value is not FAILED:
+            self.state.hits.tick()
+            return value
+        return self.slow(key, args, kwargs, value)
 
-    def clear(self) -> None:
-        """Drop every entry and reset the counters."""
-        self.store.clear()
-        self.hits = 0
-        self.misses = 0
+    def slow(self, key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any], why: Any) -> Any:
+        """Finish a call whose hit-path lookup did not hit.
 
-    def info(self) -> CacheInfo:
-        """The `cache_info()` tuple."""
-        return CacheInfo(self.hits, self.misses, self.config.maxsize, self.size())
+        `why` is MISS, UNHASHABLE (an unhashable argument: look again with the canonical key)
+        or FAILED (the store raised, or a persistent key could not be made: look again, logged
+        once, as a miss).
+        """
+        if switch.is_disabled():
+            return self.func(*args, **kwargs)
+        opened = self.opened
+        assert opened is not None
+        if key is None:  # the hit path could not build it (an instance without weak refs)
+            key = self.call_key(args, kwargs)
+        try:
+            skey = opened.store_key(key)
+        except UncacheableError as exc:
+            self.state.uncacheable(exc)
+            return self.func(*args, **kwargs)
+        if why is not MISS:
+            if opened.front is not None:
+                value = _read_quietly(opened.front, opened.memory_key(key))
+            else:
+                value = self.read(skey)
+            if value is not MISS:
+                self.state.hits.tick()
+                return value
+        if opened.front is not None:
+            value = self.read_through(key, skey, args, kwargs)
+            if value is not MISS:
+                return value
+        elif self.state.record.config.stale is not None:
+            value = self.serve_stale(key, skey, args, kwargs)
+            if value is not MISS:
+                return value
+        return self.miss(key, skey, args, kwargs)
+
+    def read_through(
+        self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """The front missed: read the store (stale window included) and fill the front."""
+        if self.state.record.config.stale is not None:
+            value = self.serve_stale(key, skey, args, kwargs)
+        else:
+            value = self.read(skey)
+            if value is not MISS:
+                self.state.hits.tick()
+        if value is not MISS:
+            self.fill_front(key, value)
+        return value
+
+    def serve_stale(
+        self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """A fresh value, or a stale one with a background refresh started; else MISS."""
+        value, fresh = self.lookup_stale(skey)
+        if value is MISS:
+            return MISS
+        self.state.hits.tick()
+        if not fresh and self.start_refresh(skey):
+            thread = threading.Thread(
+                target=self._refresh_in_background,
+                args=(key, skey, args, kwargs),
+                name=f"twat_cache refresh {self.state.name}",
+                daemon=True,
+            )
+            thread.start()
+        return value
+
+    def _refresh_in_background(
+        self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        try:
+            self.flights.run(skey, lambda: self.compute(key, skey, args, kwargs), self.timeout)
+        except Exception as exc:
+            from twat_cache._log import logger  # noqa: PLC0415
+
+            logger.warning(
+                "%s: refreshing a stale entry failed (%s: %s); the stale value stays until "
+                "its ttl + stale",
+                self.state.name,
+                type(exc).__name__,
+                exc,
+            )
+        finally:
+            self.end_refresh(skey)
+
+    def miss(
+        self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Compute `key` once for all concurrent callers (threads; processes via the store)."""
+        value, waited = self.flights.run(
+            skey, lambda: self.lead(key, skey, args, kwargs), self.timeout
+        )
+        if waited:
+            self.state.hits.tick()
+        return value
+
+    def lead(
+        self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """The leader of a flight: under the store's cross-process lock, re-check, compute."""
+        opened = self.opened
+        assert opened is not None
+        lock = opened.store.flight_lock(skey)
+        if lock is None:
+            return self._recheck_and_compute(key, skey, args, kwargs)
+        with lock:
+            return self._recheck_and_compute(key, skey, args, kwargs)
+
+    def _recheck_and_compute(
+        self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        value = self.read(skey)  # another thread or process may have stored it meanwhile
+        if value is not MISS:
+            self.state.hits.tick()
+            self.fill_front(key, value)
+            return value
+        return self.compute(key, skey, args, kwargs)
+
+    def compute(
+        self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Call the function, count the miss, store the result."""
+        self.state.misses.tick()
+        started = time.perf_counter()
+        value = self.func(*args, **kwargs)
+        self.computed(started)
+        self.stored(key, skey, args, value)
+        return value
+
+    # -- per-call controls --------------------------------------------------------------------
+
+    def cache_get(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The cached value of one call; KeyError when there is none."""
+        key, skey = self.keys(args, kwargs)
+        opened = self.open()
+        if opened.front is not None:
+            value = _read_quietly(opened.front, key)
+            if value is not MISS:
+                return value
+        value = opened.store.get(skey, MISS)
+        if value is MISS:
+            raise KeyError(args if not kwargs else (args, kwargs))
+        return value
+
+    def cache_set(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Store `value` as the result of one call (unconditionally: no `cache_if`)."""
+        key, skey = self.keys(args, kwargs)
+        opened = self.open()
+        opened.store.set(skey, value)
+        if opened.front is not None:
+            opened.front.set(key, value)
+
+    def cache_refresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Compute one call again, store it (`cache_if` applies) and return it."""
+        key, skey = self.keys(args, kwargs)
+        self.open()
+        value, _ = self.flights.run(
+            skey, lambda: self.compute(key, skey, args, kwargs), self.timeout
+        )
+        return value
 
 
-class _Flight:
-    """One computation in progress; waiters block on `done` and then read `value` or `error`."""
-
-    __slots__ = ("done", "error", "loop", "owner", "value")
-
-    def __init__(self, owner: object, done: Any, loop: object = None) -> None:
-        self.owner = owner
-        self.done = done
-        self.loop = loop
-        self.value: Any = None
-        self.error: BaseException | None = None
-
-
-def _key_of(keymaker: KeyMaker, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
-    """The canonical key of a call, for `cache_delete` (raises _BadCall / UncacheableError)."""
-    key: Hashable = keymaker(args, kwargs)
+def _read_quietly(store: Store, key: Hashable) -> Any:
     try:
-        hash(key)
-    except TypeError:
-        key = canonical(key)
-    return key
+        return store.get(key, MISS)
+    except Exception:
+        return MISS
 
 
-def build(func: Callable[..., Any], state: CacheState, *, is_async: bool) -> Callable[..., Any]:
-    """Return the cached wrapper of `func` over `state.store`, with every public attribute."""
-    keymaker = KeyMaker(func, typed=state.config.typed)
-    if is_async:
-        from twat_cache.async_wrapper import build_async  # noqa: PLC0415  (imports asyncio)
-
-        wrapper = build_async(func, state, keymaker)
-    else:
-        wrapper = _build_sync(func, state, keymaker)
+def attach(wrapper: Callable[..., Any], func: Callable[..., Any], engine: Engine) -> None:
+    """Give `wrapper` functools' attributes and the cache's: info, clear, delete, get/set/refresh."""
     functools.update_wrapper(wrapper, func)
+    state = engine.state
+    state.open = _weak_opener(engine)
 
-    def cache_info() -> CacheInfo:
+    def cache_info() -> Any:
         return state.info()
 
     def cache_clear() -> None:
         state.clear()
 
     def cache_delete(*args: Any, **kwargs: Any) -> bool:
-        try:
-            key = _key_of(keymaker, args, kwargs)
-        except (_BadCall, UncacheableError):
-            return False
-        return bool(state.store.delete(key))
+        return engine.delete(args, kwargs)
 
     cache_info.__doc__ = "Return (hits, misses, maxsize, currsize) of this cache."
     cache_clear.__doc__ = "Drop every cached entry of this function and reset its counters."
     cache_delete.__doc__ = "Drop the entry of one call (the function's arguments); True if dropped."
     attrs = wrapper.__dict__
-    attrs["cache"] = state.store.native
-    attrs["cache_backend"] = state.backend
-    attrs["cache_config"] = state.config
+    attrs["cache"] = _LazyNative(engine)
+    attrs["cache_backend"] = state.record.backend
+    attrs["cache_config"] = state.record.config
     attrs["cache_info"] = cache_info
     attrs["cache_clear"] = cache_clear
     attrs["clear"] = cache_clear
     attrs["cache_delete"] = cache_delete
-    attrs["_twat_cache_state"] = state
+
+
+def build(func: Callable[..., Any], state: CacheState, params: Params) -> Callable[..., Any]:
+    """Return the cached wrapper of the plain function `func` (its store opens on first call)."""
+    namespace = hotpath.new_globals(_unset)
+    wrapper = hotpath.stub(namespace)
+    engine = SyncEngine(func, state, params, wrapper)
+    namespace["_tc_first"] = engine.first
+    attach(wrapper, func, engine)
+
+    def cache_get(*args: Any, **kwargs: Any) -> Any:
+        return engine.cache_get(args, kwargs)
+
+    def cache_set(value: Any, /, *args: Any, **kwargs: Any) -> None:
+        engine.cache_set(value, args, kwargs)
+
+    def cache_refresh(*args: Any, **kwargs: Any) -> Any:
+        return engine.cache_refresh(args, kwargs)
+
+    cache_get.__doc__ = "The cached value of one call; KeyError when there is none."
+    cache_set.__doc__ = "Store a value as the result of one call (no cache_if)."
+    cache_refresh.__doc__ = "Compute one call again, store it and return it."
+    wrapper.__dict__.update(cache_get=cache_get, cache_set=cache_set, cache_refresh=cache_refresh)
     return wrapper
 
 
-def _slow_key(
-    state: CacheState, keymaker: KeyMaker, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Hashable | None:
-    """The key of a call that did not take the fast path; None means "call uncached"."""
-    try:
-        key: Hashable = keymaker(args, kwargs)
-    except _BadCall:
-        return None
-    try:
-        hash(key)
-    except TypeError:
-        try:
-            key = canonical(key)
-        except UncacheableError as exc:
-            state.warn_once("key", "twat_cache: %s is called uncached: %s", state.name, exc)
-            return None
-    return key
+def _weak_opener(engine: Engine) -> Callable[[], Store]:
+    """`state.open` without a reference cycle state -> engine -> state."""
+    ref = weakref.ref(engine)
+
+    def open_store() -> Store:
+        alive = ref()
+        if alive is None:
+            raise RuntimeError("the cached function was dropped")
+        return alive.open().store
+
+    return open_store
 
 
-def _store_result(state: CacheState, key: Hashable, value: Any) -> None:
-    try:
-        state.store.set(key, value)
-    except Exception as exc:
-        state.store_failed(exc)
+def _unset(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # pragma: no cover
+    raise RuntimeError("twat_cache: a wrapper was called before it was built")
 
 
-def _lookup(state: CacheState, key: Hashable) -> Any:
-    """A store read off the hot path: store errors are a miss, logged once."""
-    try:
-        return state.store.get(key, MISS)
-    except Exception as exc:
-        state.read_failed(exc)
-        return MISS
+class _LazyNative:
+    """`wrapper.cache` before the first call: the backend's native object, opened on first use.
 
-
-_NO_KWARGS: dict[str, Any] = {}
-_PREFIX = "_tc_"
-# What a failed lookup was, for the slow path (set outside the handler so that an exception
-# from the function itself is not chained to the lookup's KeyError/TypeError).
-_UNHASHABLE: Any = object()
-_FAILED: Any = object()
-
-
-def _lookup_source(mapping: bool, indent: str) -> list[str]:
-    """Lines of the hot path after `_tc_key` is made.
-
-    A hit returns; anything else falls through with `_tc_value` set to MISS, _UNHASHABLE or
-    _FAILED.
+    Any attribute access (and `len()`, iteration, `in`, `repr`) opens the cache and forwards to
+    the native object; `isinstance(wrapper.cache, cachebox.LRUCache)` works through
+    `__class__`. Once the cache is open, `wrapper.cache` is the native object itself.
     """
-    lines = ["try:"]
-    if mapping:  # subscript: no argument parsing; KeyError is a miss
-        lines += ["    _tc_value = _tc_map[_tc_key]"]
-        lines += ["except KeyError:", "    _tc_value = _tc_MISS"]
-    else:
-        lines += ["    _tc_value = _tc_get(_tc_key, _tc_MISS)"]
-    lines += [
-        "except TypeError:",
-        "    _tc_value = _tc_UNHASHABLE",
-        "except Exception:",
-        "    _tc_value = _tc_FAILED",
-        "else:",
-    ]
-    if mapping:
-        lines += ["    _tc_state.hits += 1", "    return _tc_value"]
-    else:
-        lines += [
-            "    if _tc_value is not _tc_MISS:",
-            "        _tc_state.hits += 1",
-            "        return _tc_value",
-        ]
-    return [indent + line for line in lines]
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        object.__setattr__(self, "_engine", engine)
+
+    def __getattribute__(self, name: str) -> Any:
+        native = _native_of(self)
+        return type(native) if name == "__class__" else getattr(native, name)
+
+    def __len__(self) -> int:
+        return len(_native_of(self))
+
+    def __iter__(self) -> Any:
+        return iter(_native_of(self))
+
+    def __contains__(self, item: object) -> bool:
+        return item in _native_of(self)
+
+    def __repr__(self) -> str:
+        return repr(_native_of(self))
 
 
-def _kw_items(kwargs: dict[str, Any]) -> Any:
-    """The **kwargs part of a key, as KeyMaker lays it out: sorted (name, value) pairs."""
-    return sorted(kwargs.items()) if kwargs else ()
-
-
-@functools.lru_cache(maxsize=256)
-def _compiled(source: str) -> Any:
-    """The code object of a generated hit path; functions with the same parameters share it."""
-    return compile(source, "<twat_cache hit path>", "exec")
-
-
-def _exact_source(
-    func: Callable[..., Any], keymaker: KeyMaker, mapping: bool
-) -> tuple[str, list[Any]] | None:
-    """Source (and default values) of a hit path with `func`'s own signature, or None.
-
-    Python's C-level argument binding does KeyMaker's work: `f(1)`, `f(a=1)` and `f(1, b=2)`
-    all arrive as `a, b` with the default filled in, and the key is the tuple KeyMaker makes
-    for that call: the positional parameters, then any extra positionals, then (when there
-    are keyword-only parameters or **kwargs) a marker, the keyword-only values in order and
-    the sorted leftover keyword pairs. So a hit is one tuple display and one store lookup,
-    with no `*args`/`**kwargs` packing and no key plan; the call's arguments are rebuilt for
-    the function only on a miss. `typed=True` keeps the generic wrapper (its key depends on
-    the values' types), as does a signature whose names are not plain identifiers or start
-    with `_tc_`, the prefix of the generated code's own names.
-    """
-    if keymaker.typed:
-        return None
-    import inspect  # noqa: PLC0415  (kept out of `import twat_cache`; KeyMaker loaded it)
-    from keyword import iskeyword  # noqa: PLC0415
-
-    kinds = inspect.Parameter
-    params = keymaker.params
-    names = [p.name for p in params]
-    if any(not n.isidentifier() or iskeyword(n) or n.startswith(_PREFIX) for n in names):
-        return None
-    positional = [
-        p for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
-    ]
-    varargs = next((p.name for p in params if p.kind is kinds.VAR_POSITIONAL), None)
-    varkw = next((p.name for p in params if p.kind is kinds.VAR_KEYWORD), None)
-    kwonly = [p for p in params if p.kind is kinds.KEYWORD_ONLY]
-
-    defaults: list[Any] = []
-    signature: list[str] = []
-
-    def declare(p: Any) -> str:
-        if p.default is p.empty:
-            return str(p.name)
-        defaults.append(p.default)
-        return f"{p.name}=_tc_d{len(defaults) - 1}"
-
-    for i, p in enumerate(positional):
-        signature.append(declare(p))
-        nxt = positional[i + 1].kind if i + 1 < len(positional) else None
-        if p.kind is kinds.POSITIONAL_ONLY and nxt is not kinds.POSITIONAL_ONLY:
-            signature.append("/")
-    if varargs is not None:
-        signature.append(f"*{varargs}")
-    elif kwonly:
-        signature.append("*")
-    signature.extend(declare(p) for p in kwonly)
-    if varkw is not None:
-        signature.append(f"**{varkw}")
-
-    key = [p.name for p in positional]
-    call_args = list(key)
-    if varargs is not None:
-        key.append(f"*{varargs}")
-        call_args.append(f"*{varargs}")
-    if kwonly or varkw is not None:
-        key.append("_tc_KW")
-        key.extend(p.name for p in kwonly)
-    if varkw is not None:
-        key.append(f"*_tc_items({varkw})")
-    call_kwargs = [f"{p.name!r}: {p.name}" for p in kwonly]
-    if varkw is not None:
-        call_kwargs.append(f"**{varkw}")
-    simple = varargs is None and not kwonly and varkw is None  # the key is the args tuple
-    args_expr = "_tc_key" if simple else (f"({', '.join(call_args)},)" if call_args else "()")
-    kwargs_expr = f"{{{', '.join(call_kwargs)}}}" if call_kwargs else "_tc_none"
-
-    lines = [
-        "def _tc_make(_tc_get, _tc_map, _tc_MISS, _tc_UNHASHABLE, _tc_FAILED, _tc_state,"
-        " _tc_slow, _tc_none, _tc_KW, _tc_items, *_tc_defaults):",
-        *(f"    _tc_d{i} = _tc_defaults[{i}]" for i in range(len(defaults))),
-        f"    def _tc_wrapper({', '.join(signature)}):",
-        f"        _tc_key = ({', '.join(key)},)" if key else "        _tc_key = ()",
-        *_lookup_source(mapping, "        "),
-        f"        return _tc_slow(_tc_key, {args_expr}, {kwargs_expr}, _tc_value)",
-        "    return _tc_wrapper",
-    ]
-    return "\n".join(lines) + "\n", defaults
-
-
-def _build_sync(
-    func: Callable[..., Any], state: CacheState, keymaker: KeyMaker
-) -> Callable[..., Any]:
-    store = state.store
-    get = store.get
-    # A store may offer `mapping`: an object whose `[key]` is its `get` with KeyError for a
-    # miss (cachebox's cache, a dict). Subscripting skips the call's argument parsing.
-    mapping = getattr(store, "mapping", None)
-    fast_n = keymaker.npos if keymaker.fast and not keymaker.varargs else -1
-    # Keys of every other call shape (keywords, defaults left out): one compiled function
-    # per shape, looked up here without a Python frame for KeyMaker.__call__.
-    plans = keymaker.plans
-    flights: dict[Hashable, _Flight] = {}
-    flights_lock = threading.Lock()
-    get_ident = threading.get_ident
-    flight_lock = getattr(store, "flight_lock", None)
-
-    def generic(*args: Any, **kwargs: Any) -> Any:
-        if kwargs or len(args) != fast_n:
-            shape = (len(args), *kwargs)
-            try:
-                key: Hashable = plans[shape](args, kwargs)
-            except KeyError:  # a shape not seen yet: make its plan
-                key = _slow_key(state, keymaker, args, kwargs)
-                if key is None:
-                    return func(*args, **kwargs)
-            except _BadCall:  # does not bind: let Python raise its TypeError
-                return func(*args, **kwargs)
-        else:
-            key = args
-        try:
-            value = get(key, MISS)
-        except TypeError:
-            value = _UNHASHABLE
-        except Exception:
-            value = _FAILED
-        else:
-            if value is not MISS:
-                state.hits += 1
-                return value
-        return slow(key, args, kwargs, value)
-
-    def slow(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any], why: Any) -> Any:
-        """Finish a call whose lookup did not hit.
-
-        `why` is MISS (compute), _UNHASHABLE (an unhashable argument: canonicalize the key and
-        look again) or _FAILED (the store raised: read again, logged once, as a miss).
-        """
-        if why is not MISS:
-            if why is _UNHASHABLE:
-                key = _slow_key(state, keymaker, args, kwargs)
-                if key is None:
-                    return func(*args, **kwargs)
-            value = _lookup(state, key)
-            if value is not MISS:
-                state.hits += 1
-                return value
-        return miss(key, args, kwargs)
-
-    def miss(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        me = get_ident()
-        with flights_lock:
-            flight = flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = flights[key] = _Flight(me, threading.Event())
-        if not leader:
-            if flight.owner == me:  # the function recursed into its own key
-                return func(*args, **kwargs)
-            flight.done.wait()
-            if flight.error is None:
-                state.hits += 1
-                return flight.value
-            if isinstance(flight.error, Exception):
-                raise flight.error
-            return wrapper(*args, **kwargs)  # the leader was interrupted: try again
-        try:
-            if flight_lock is None:
-                value = _compute(key, args, kwargs)
-            else:
-                with flight_lock(key):
-                    value = _compute(key, args, kwargs)
-            flight.value = value
-            return value
-        except BaseException as exc:
-            flight.error = exc
-            raise
-        finally:
-            with flights_lock:
-                flights.pop(key, None)
-            flight.done.set()
-
-    def _compute(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        value = _lookup(state, key)  # another thread or process may have stored it meanwhile
-        if value is not MISS:
-            state.hits += 1
-            return value
-        state.misses += 1
-        value = func(*args, **kwargs)
-        _store_result(state, key, value)
-        return value
-
-    wrapper: Callable[..., Any] = generic
-    exact = _exact_source(func, keymaker, mapping is not None)
-    if exact is not None:
-        source, defaults = exact
-        namespace: dict[str, Any] = {}
-        try:
-            exec(_compiled(source), {"__builtins__": builtins}, namespace)  # see _exact_source
-        except SyntaxError:  # a __signature__ Python itself would not accept
-            pass
-        else:
-            context = (get, mapping, MISS, _UNHASHABLE, _FAILED, state, slow, _NO_KWARGS)
-            wrapper = namespace["_tc_make"](*context, _KW, _kw_items, *defaults)
-            # Binding errors name the function (co_name; co_qualname on 3.11+), as its own would.
-            name = getattr(func, "__name__", None)
-            changes: dict[str, Any] = {"co_name": name if isinstance(name, str) else "wrapper"}
-            qualname = getattr(func, "__qualname__", None)
-            if hasattr(wrapper.__code__, "co_qualname") and isinstance(qualname, str):
-                changes["co_qualname"] = qualname
-            wrapper.__code__ = wrapper.__code__.replace(**changes)
-    return wrapper
+def _native_of(proxy: _LazyNative) -> Any:
+    engine: Engine = object.__getattribute__(proxy, "_engine")
+    return engine.open().store.native

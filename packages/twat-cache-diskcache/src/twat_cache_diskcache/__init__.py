@@ -7,7 +7,7 @@ is diskcache's own. `maxsize` counts entries; without it diskcache's default 1 G
 (bytes of values) is the bound.
 """
 
-from twat_cache.registry import BackendSpec
+from twat_cache.spec import BackendSpec
 
 __version__ = "3.0.0"
 
@@ -16,7 +16,7 @@ BACKEND = BackendSpec(
     kinds=frozenset({"disk"}),
     policies=frozenset({"lru", "lfu", "fifo", "ttl"}),
     persistent=True,
-    native_ttl=True,
+    ranks={"bcache": ("disk", 90), "ucache-persistent": ("disk", 80)},
     opener="twat_cache_diskcache._store:open_store",
     requires=("diskcache",),
     description="diskcache: SQLite index + files",

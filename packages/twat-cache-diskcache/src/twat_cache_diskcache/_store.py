@@ -39,9 +39,8 @@ from diskcache.core import EVICTION_POLICY, MODE_BINARY, MODE_RAW
 
 from twat_cache.config import CacheConfig
 from twat_cache.filelocks import FolderLocks
-from twat_cache.keys import stable_digest
 from twat_cache.paths import FILE_MODE, FOLDER_MODE, secure_dir
-from twat_cache.registry import StoreContext
+from twat_cache.record import CacheRecord as StoreContext
 from twat_cache.storage import CorruptEntry, seal, unseal
 
 logger = logging.getLogger("twat_cache")
@@ -115,6 +114,8 @@ def namespace_dir(folder: Path, namespace: str) -> Path:
 class DiskcacheStore(FolderLocks):
     """A twat-cache store over one `diskcache.Cache` (see the module docstring)."""
 
+    handles_ttl = True
+
     def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
         if ctx.folder is None:
             raise ValueError("diskcache: the store needs a folder (StoreContext.folder is None)")
@@ -146,7 +147,7 @@ class DiskcacheStore(FolderLocks):
 
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value for `key`, or `default` (missing, expired, or not intact)."""
-        digest = stable_digest(self.namespace, key)
+        digest = str(key)  # the core's disk digest
         blob = self._get(digest, _ABSENT, retry=True)
         if blob is _ABSENT:
             return default
@@ -159,7 +160,7 @@ class DiskcacheStore(FolderLocks):
 
     def set(self, key: Hashable, value: Any) -> None:
         """Store `value` sealed, with the ttl, then cull beyond `maxsize` entries."""
-        digest = stable_digest(self.namespace, key)
+        digest = str(key)  # the core's disk digest
         blob = seal(value, context=digest.encode(), encrypt=self.encrypt)
         self.native.set(digest, blob, expire=self.ttl, retry=True)
         if self.maxsize is not None and len(self.native) > self.maxsize:
@@ -186,7 +187,7 @@ class DiskcacheStore(FolderLocks):
 
     def delete(self, key: Hashable) -> bool:
         """Drop the entry for `key`; True if there was one."""
-        return bool(self.native.delete(stable_digest(self.namespace, key), retry=True))
+        return bool(self.native.delete(str(key), retry=True))
 
     def clear(self) -> None:
         """Drop every entry of this function (other functions' Caches are separate folders)."""

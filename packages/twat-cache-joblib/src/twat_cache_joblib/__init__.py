@@ -9,7 +9,7 @@ Importing this module must not import joblib itself: the store lives in `_store`
 imported only when a cache is opened.
 """
 
-from twat_cache.registry import BackendSpec
+from twat_cache.spec import BackendSpec
 
 __version__ = "3.0.0"
 
@@ -18,7 +18,7 @@ BACKEND = BackendSpec(
     kinds=frozenset({"file"}),
     policies=frozenset({"lru", "fifo", "ttl"}),
     persistent=True,
-    native_ttl=True,
+    ranks={"fcache": ("file", 90), "ucache-persistent": ("file", 70)},
     opener="twat_cache_joblib._store:open_store",
     requires=("joblib",),
     description="joblib: one authenticated joblib file per call; NumPy-friendly, compression, mmap",

@@ -42,9 +42,8 @@ import joblib
 
 from twat_cache.config import CacheConfig
 from twat_cache.filelocks import FolderLocks
-from twat_cache.keys import stable_digest
 from twat_cache.paths import FILE_MODE, cache_root, secure_dir
-from twat_cache.registry import StoreContext
+from twat_cache.record import CacheRecord as StoreContext
 from twat_cache.storage import CorruptEntry, seal, unseal
 
 logger = logging.getLogger("twat_cache")
@@ -138,6 +137,8 @@ class JoblibStore(FolderLocks):
     for a missing, expired, corrupt or tampered entry (the latter two are logged and deleted).
     """
 
+    handles_ttl = True
+
     def __init__(self, config: CacheConfig, context: StoreContext) -> None:
         if context.folder is None:
             raise ValueError("context.folder: the joblib backend needs a cache folder, got None")
@@ -187,7 +188,7 @@ class JoblibStore(FolderLocks):
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value stored for `key`, or `default` (missing, expired, corrupt)."""
         hash(key)  # arrays, DataFrames, lists: TypeError, so the core retries with a canonical key
-        digest = stable_digest(self.namespace, key)
+        digest = str(key)  # the core's disk digest
         path = self._prefix + digest + SUFFIX
         try:
             file = open(path, "rb", buffering=0)  # noqa: SIM115  (closed below)
@@ -339,7 +340,7 @@ class JoblibStore(FolderLocks):
         Raises whatever pickling raises for a value joblib cannot store; no file is left behind.
         """
         hash(key)
-        digest = stable_digest(self.namespace, key)
+        digest = str(key)  # the core's disk digest
         path = self._prefix + digest + SUFFIX
         deadline = None if self.ttl is None else time.time() + self.ttl
         fd, tmp = self._mkstemp()
@@ -418,7 +419,7 @@ class JoblibStore(FolderLocks):
     def delete(self, key: Hashable) -> bool:
         """Drop `key`'s entry; True if there was one."""
         hash(key)
-        digest = stable_digest(self.namespace, key)
+        digest = str(key)  # the core's disk digest
         return self._unlink(self._prefix + digest + SUFFIX, digest)
 
     def clear(self) -> None:

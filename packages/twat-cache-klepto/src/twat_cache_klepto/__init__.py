@@ -7,7 +7,7 @@ size bound: `maxsize` counts entries and evicts the oldest stored (fifo, ttl) or
 recently used (lru); without `maxsize` the archive is unbounded.
 """
 
-from twat_cache.registry import BackendSpec
+from twat_cache.spec import BackendSpec
 
 __version__ = "3.0.0"
 
@@ -16,7 +16,7 @@ BACKEND = BackendSpec(
     kinds=frozenset({"disk", "file"}),
     policies=frozenset({"lru", "fifo", "ttl"}),
     persistent=True,
-    native_ttl=False,
+    ranks={"bcache": ("disk", 50), "bcache-dir": ("file", 90), "fcache": ("file", 50), "ucache-persistent": ("disk", 90)},
     opener="twat_cache_klepto._store:open_store",
     requires=("klepto",),
     description="klepto: SQL archive (disk) or directory archive (file)",

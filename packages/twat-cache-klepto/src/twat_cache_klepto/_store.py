@@ -45,9 +45,8 @@ import filelock
 
 from twat_cache.config import CacheConfig
 from twat_cache.filelocks import FolderLocks
-from twat_cache.keys import stable_digest
 from twat_cache.paths import FILE_MODE, FOLDER_MODE, secure_dir
-from twat_cache.registry import StoreContext
+from twat_cache.record import CacheRecord as StoreContext
 from twat_cache.storage import CorruptEntry, seal, unseal
 
 logger = logging.getLogger("twat_cache")
@@ -121,7 +120,7 @@ class _KleptoStore(FolderLocks):
     # -- the Store protocol ----------------------------------------------------------------
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value for `key`, or `default` (missing or not intact)."""
-        digest = stable_digest(self.namespace, key)
+        digest = str(key)  # the core's disk digest
         with self._mutex:
             blob = self._read(digest)
             if blob is _ABSENT:
@@ -140,7 +139,7 @@ class _KleptoStore(FolderLocks):
 
     def set(self, key: Hashable, value: Any) -> None:
         """Store `value` sealed, then evict beyond `maxsize` entries."""
-        digest = stable_digest(self.namespace, key)
+        digest = str(key)  # the core's disk digest
         blob = seal(value, context=digest.encode(), encrypt=self.encrypt)
         with self._mutex:
             self._write(digest, blob)
@@ -151,7 +150,7 @@ class _KleptoStore(FolderLocks):
 
     def delete(self, key: Hashable) -> bool:
         """Drop the entry for `key`; True if there was one."""
-        digest = stable_digest(self.namespace, key)
+        digest = str(key)  # the core's disk digest
         with self._mutex:
             return self._drop(digest)
 

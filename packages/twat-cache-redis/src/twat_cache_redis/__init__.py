@@ -13,7 +13,7 @@ Importing this module must not import redis itself: the stores live in `_store` 
 imported only when a cache is opened.
 """
 
-from twat_cache.registry import BackendSpec
+from twat_cache.spec import BackendSpec
 
 __version__ = "3.0.0"
 
@@ -23,7 +23,7 @@ BACKEND = BackendSpec(
     # eviction is the server's maxmemory-policy; these are the ones Redis offers
     policies=frozenset({"lru", "lfu", "rr", "ttl"}),
     persistent=True,
-    native_ttl=True,
+    folders=False,
     opener="twat_cache_redis._store:open_store",
     requires=("redis",),
     description="Redis: one cache shared by processes on several hosts (redis-py)",

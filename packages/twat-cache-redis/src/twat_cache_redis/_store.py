@@ -46,7 +46,8 @@ from redis.retry import Retry
 
 from twat_cache import keys, storage
 from twat_cache.config import CacheConfig
-from twat_cache.registry import StoreContext
+from twat_cache.record import CacheRecord as StoreContext
+from twat_cache.store import AsyncStore, Store
 
 logger = logging.getLogger("twat_cache")
 
@@ -186,8 +187,12 @@ class _Health:
             )
 
 
-class _RedisBase:
+class _RedisBase(Store):
     """What both stores share: naming, sealing, the sync client and the sync management calls."""
+
+    blocking = True
+    digest_keys = True
+    handles_ttl = True
 
     def __init__(self, config: CacheConfig, ctx: StoreContext, url: str) -> None:
         self.url = url
@@ -209,7 +214,7 @@ class _RedisBase:
 
     def digest(self, key: Hashable) -> str:
         """The stable digest of `key` in this namespace (TypeError for list/dict/set parts)."""
-        return keys.stable_digest(self.namespace, key)
+        return str(key)  # the core's disk digest
 
     def lock_name(self, key: Hashable) -> str:
         """The Redis key of the single-flight lock for `key`."""
@@ -333,7 +338,7 @@ class RedisStore(_RedisBase):
                     health.failed(exc)
 
 
-class RedisAsyncStore(_RedisBase):
+class RedisAsyncStore(_RedisBase, AsyncStore):
     """The asynchronous store (redis.asyncio): `aget`/`aset` coroutines, sync management calls.
 
     redis.asyncio connections belong to the event loop that opened them, so the store keeps one

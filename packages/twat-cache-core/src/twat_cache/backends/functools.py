@@ -1,49 +1,59 @@
 """The built-in backend every chain ends at: the standard library only, always installed.
 
-Unbounded caches are a plain dict, so a hit is one C-level `dict.get`; bounded caches are an
+Unbounded caches are a plain dict, so a hit is one C-level subscript; bounded caches are an
 `OrderedDict` kept in LRU or FIFO order. `functools.lru_cache` itself cannot drop one entry or
 expire one, which `cache_delete` and `ttl` need, so this store keeps lru_cache's semantics on a
-mapping it controls. TTL comes from the core's `TTLStore`.
+mapping it controls. TTL comes from the core's TTL layer.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable
 from contextlib import suppress
-from typing import Any
 
-from twat_cache.config import CacheConfig
-from twat_cache.registry import BackendSpec, StoreContext
+from twat_cache.spec import BackendSpec
+from twat_cache.store import Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Hashable, Iterable
+    from typing import Any
+
+    from twat_cache.config import CacheConfig
+    from twat_cache.record import CacheRecord
 
 BACKEND = BackendSpec(
     name="functools",
     kinds=frozenset({"memory"}),
     policies=frozenset({"lru", "fifo", "ttl"}),
     persistent=False,
-    native_ttl=False,
     opener="twat_cache.backends.functools:open_store",
+    ranks={"mcache": ("memory", 0), "ucache": ("memory", 0)},
     requires=(),
     description="standard library: dict / OrderedDict with LRU or FIFO eviction",
     distribution="twat-cache-core",
+    extra="",
 )
 
+_ABSENT = object()
 
-class FunctoolsStore:
-    """A thread-safe in-memory store: unbounded dict, or bounded LRU/FIFO OrderedDict."""
+
+class FunctoolsStore(Store):
+    """A thread-safe in-memory store: unbounded dict, or bounded LRU/FIFO OrderedDict.
+
+    `mapping` is the dict itself where a read has no side effect (unbounded, or FIFO order),
+    so the hot path subscripts it in C.
+    """
 
     def __init__(self, maxsize: int | None, policy: str) -> None:
         self.maxsize = maxsize
         self._lock = threading.Lock()
-        if maxsize is None:
-            data: dict[Hashable, Any] = {}
-            self.native: dict[Hashable, Any] = data
-            self.get = data.get  # type: ignore[method-assign,assignment]
-        else:
-            self.native = OrderedDict()
-            if policy == "fifo":
-                self.get = self.native.get  # type: ignore[method-assign,assignment]
+        self._lru = maxsize is not None and policy == "lru"
+        self.native: dict[Hashable, Any] = {} if maxsize is None else OrderedDict()
+        if not self._lru:
+            self.mapping = self.native
+            self.get = self.native.get  # type: ignore[method-assign]
 
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value for `key` (marking it most recently used) or `default`."""
@@ -64,7 +74,8 @@ class FunctoolsStore:
             return
         with self._lock:
             data[key] = value
-            data.move_to_end(key)  # type: ignore[attr-defined]
+            if self._lru:
+                data.move_to_end(key)  # type: ignore[attr-defined]
             while len(data) > self.maxsize:
                 data.popitem(last=False)  # type: ignore[call-arg]
 
@@ -81,10 +92,16 @@ class FunctoolsStore:
     def __len__(self) -> int:
         return len(self.native)
 
+    def items(self) -> Iterable[tuple[Hashable, Any]]:
+        """A snapshot of the entries."""
+        with self._lock:
+            return list(self.native.items())
 
-_ABSENT = object()
+    def after_fork(self) -> None:
+        """A fresh lock: another thread may have held it at the fork."""
+        self._lock = threading.Lock()
 
 
-def open_store(config: CacheConfig, context: StoreContext) -> FunctoolsStore:
+def open_store(config: CacheConfig, record: CacheRecord) -> FunctoolsStore:
     """Open the functools store for one function."""
     return FunctoolsStore(config.maxsize, config.policy)

@@ -1,0 +1,173 @@
+"""Opening a cache at its first call: the store (with its fallbacks), its layers, its keys.
+
+Decorating only validates and chooses; the store opens when the function is first called (or
+when a management call needs it), so decorating many functions at import costs nothing of the
+backend libraries. Opening:
+- opens the chosen backend's store; a backend that fails to open is logged and the next one
+  of the chain is tried (the chain always ends at functools);
+- adds the core's TTL layer where the store does not expire entries itself, and for `stale=`;
+- opens the front tier (`front=`), a memory store from the memory chain;
+- makes the key functions: memory keys (canonical forms for unhashable arguments) and, for
+  persistent stores, the disk digest of the function's namespace and key.
+"""
+
+from __future__ import annotations
+
+from twat_cache import chains, registry
+from twat_cache._log import logger, notice_once
+from twat_cache.encode import disk_digest, memory_key
+from twat_cache.store import Store
+from twat_cache.ttl import TTLStore
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Hashable
+
+    from twat_cache.config import CacheConfig
+    from twat_cache.record import CacheRecord
+    from twat_cache.spec import BackendSpec
+    from twat_cache.state import CacheState
+
+__all__ = ["Opened", "open_cache", "open_front", "report_choice"]
+
+
+class Opened:
+    """A cache's opened parts: `store` (layers included), `front` (or None), the key functions.
+
+    `store_key(key)` is what the store is indexed by: the disk digest for persistent stores,
+    the memory key otherwise; both raise `UncacheableError` for an argument that cannot be
+    keyed faithfully.
+    """
+
+    __slots__ = ("front", "persistent", "salt", "store")
+
+    def __init__(self, store: Store, front: Store | None, salt: bytes | None) -> None:
+        self.store = store
+        self.front = front
+        self.salt = salt
+        self.persistent = salt is not None
+
+    def memory_key(self, key: Hashable) -> Hashable:
+        """`key` if it is hashable, else its canonical form."""
+        try:
+            hash(key)
+        except TypeError:
+            return memory_key(key)  # type: ignore[arg-type]
+        return key
+
+    def store_key(self, key: Hashable) -> Hashable:
+        """The key the store is indexed by (and single flight is keyed by)."""
+        if self.salt is not None:
+            return disk_digest(key, self.salt)
+        return self.memory_key(key)
+
+
+def report_choice(record: CacheRecord, warnings: tuple[str, ...]) -> None:
+    """Log a choice's warnings: each message once per process (not once per function)."""
+    for warning in warnings:
+        notice_once(f"{record.decorator}: {warning}")
+
+
+def _spec(name: str) -> BackendSpec:
+    spec = registry.discover().get(name)
+    if spec is None:  # functools is built in, even when entry points are unreadable
+        from twat_cache.backends.functools import BACKEND  # noqa: PLC0415
+
+        spec = BACKEND
+    return spec
+
+
+def _open_store(spec: BackendSpec, record: CacheRecord) -> Store:
+    """Open `spec`'s store for `record`, with the core's TTL layer where it is needed."""
+    config = record.config
+    if record.folder is not None:
+        from twat_cache.paths import get_cache_path  # noqa: PLC0415
+
+        get_cache_path(record.folder)
+    opened_config = config
+    if config.stale is not None and config.ttl is not None:
+        opened_config = config.replace(ttl=config.ttl + config.stale)
+    store = registry.open_store(spec, opened_config.replace(kind=record.kind), record)
+    if not isinstance(store, Store):
+        raise TypeError(f"backend {spec.name!r} opened a {type(store).__name__}, not a Store")
+    if record.folder is not None:
+        from twat_cache.paths import write_marker  # noqa: PLC0415
+
+        write_marker(record.folder, spec.name, record.namespace, kind=record.kind, ttl=config.ttl)
+    if config.ttl is not None and (config.stale is not None or not store.handles_ttl):
+        store = TTLStore(store, config.ttl, stale=config.stale or 0.0)
+    return store
+
+
+def open_cache(state: CacheState, *, is_async: bool) -> Opened:
+    """Open the store of `state`'s function (falling back along its chain) and its front."""
+    record = state.record
+    failed: set[str] = set()
+    while True:
+        spec = _spec(record.backend)
+        try:
+            store = _open_store(spec, record)
+            break
+        except Exception as exc:
+            if record.backend == "functools" or record.backend in failed:
+                raise
+            logger.warning(
+                "%s: backend %r failed to open (%s: %s); trying the next one",
+                record.name,
+                record.backend,
+                type(exc).__name__,
+                exc,
+            )
+            failed.add(record.backend)
+            record = _rechoose(record, failed, is_async=is_async)
+    state.record = record
+    if not record.config.secure and record.folder is not None:
+        state.warn_once(
+            "secure",
+            "%s: secure=False: files and folders of this cache follow the umask "
+            "(others may read or change them)",
+            record.name,
+        )
+    front = open_front(record.config) if record.folder is not None and spec.persistent else None
+    salt = record.namespace.encode("utf-8", "surrogatepass") if spec.persistent else None
+    return Opened(store, front, salt)
+
+
+def _rechoose(record: CacheRecord, failed: set[str], *, is_async: bool) -> CacheRecord:
+    """The record with the next backend of its chain (logged like any choice)."""
+    from twat_cache.decorators import folder_for  # noqa: PLC0415
+
+    choice = chains.choose(
+        record.decorator,
+        record.config,
+        registry.installed(),
+        is_async=is_async,
+        exclude=failed,
+        leads=registry.leads(),
+    )
+    report_choice(record, choice.warnings)
+    spec = _spec(choice.backend)
+    folder = folder_for(record, spec)
+    return record.replace(
+        backend=choice.backend, kind=choice.kind, config=choice.config, folder=folder
+    )
+
+
+def open_front(config: CacheConfig) -> Store | None:
+    """The in-process memory tier of a persistent cache (`front=N`, `front_ttl=`), or None."""
+    if config.front is None:
+        return None
+    from twat_cache.config import CacheConfig  # noqa: PLC0415
+
+    front_config = CacheConfig(
+        kind="memory", maxsize=config.front, ttl=config.front_ttl, policy="ttl", typed=config.typed
+    )
+    choice = chains.choose("mcache", front_config, registry.installed(), is_async=False)
+    spec = _spec(choice.backend)
+    from twat_cache.record import CacheRecord  # noqa: PLC0415
+
+    record = CacheRecord(name="front", namespace="front", decorator="mcache", config=front_config)
+    store = registry.open_store(spec, choice.config, record)
+    if not store.handles_ttl:
+        store = TTLStore(store, config.front_ttl)
+    return store

@@ -1,0 +1,207 @@
+"""The options a decorator accepts: each one declared once here, with its default and its check.
+
+`CacheConfig` is built from this table, so a bad value fails where the user wrote it with the
+option's name, what was wrong and what is allowed. Each check returns the normalized value or
+raises `ConfigurationError` (a `ValueError`). `ALIASES` maps the names of the original plan and
+of twat-cache 2.x (DESIGN §8) to today's names. Options of a plugin beyond these are declared
+by its `BackendSpec.options` and checked the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from twat_cache._frozen import Frozen
+from twat_cache.spec import KINDS, POLICIES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+__all__ = ["ALIASES", "OPTIONS", "ConfigurationError", "Option"]
+
+MMAP_MODES = ("r", "r+", "w+", "c")
+
+
+class TwatCacheError(Exception):
+    """Base class of twat-cache's own errors."""
+
+
+class ConfigurationError(TwatCacheError, ValueError):
+    """A bad option: names the option, what was wrong and what is allowed."""
+
+
+class Option(Frozen):
+    """One decorator option: its name, default, check (value -> normalized value) and doc."""
+
+    __slots__ = ("name", "default", "check", "doc")
+
+    name: str
+    default: Any
+    check: Callable[[str, Any], Any]
+    doc: str
+
+    def __init__(self, name: str, default: Any, check: Callable[[str, Any], Any], doc: str) -> None:
+        self._set(name=name, default=default, check=check, doc=doc)
+
+
+def _fail(name: str, expected: str, value: object) -> ConfigurationError:
+    return ConfigurationError(f"{name}: expected {expected}, got {value!r}")
+
+
+def positive_int(name: str, value: Any) -> int | None:
+    """None, or an int >= 1 (bool is refused)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise _fail(name, "a positive int (>= 1) or None", value)
+    return value
+
+
+def seconds(name: str, value: Any) -> float | None:
+    """None, or a number of seconds > 0 (infinity means None: no expiry)."""
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or value <= 0
+    ):
+        raise _fail(name, "seconds as a number > 0, or None", value)
+    return None if math.isinf(value) else float(value)
+
+
+def flag(name: str, value: Any) -> bool:
+    """True or False."""
+    if not isinstance(value, bool):
+        raise _fail(name, "True or False", value)
+    return value
+
+
+def choice(allowed: tuple[str, ...], *, optional: bool = False) -> Callable[[str, Any], Any]:
+    """A check accepting one of `allowed` (and None when `optional`)."""
+
+    def check(name: str, value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if value not in allowed:
+            raise ConfigurationError(
+                f"{name}: {value!r} is not one of {list(allowed)}"
+                + (" (or None)" if optional else "")
+            )
+        return value
+
+    return check
+
+
+def text(name: str, value: Any) -> str | None:
+    """None, or a non-empty str."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _fail(name, "a non-empty string or None", value)
+    return value
+
+
+def engine(name: str, value: Any) -> str | None:
+    """None, or the name of an installed backend or of this project's plugin family."""
+    value = text(name, value)
+    if value is None:
+        return None
+    from twat_cache import registry  # noqa: PLC0415  (reads the entry points once)
+
+    known = registry.known_names()
+    if value not in known:
+        raise ConfigurationError(f"{name}: unknown backend {value!r}; known backends: {known}")
+    return value
+
+
+def compress_level(name: str, value: Any) -> bool | int:
+    """True, False, or a zlib level 0-9."""
+    if isinstance(value, bool):
+        return value
+    if not isinstance(value, int) or not 0 <= value <= 9:
+        raise _fail(name, "True, False or a level 0-9", value)
+    return value
+
+
+def folder(name: str, value: Any) -> str | None:
+    """None, a simple name under the cache root, or an absolute path (see `paths`)."""
+    from twat_cache.paths import check_folder_name  # noqa: PLC0415
+
+    try:
+        return check_folder_name(value)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def names(name: str, value: Any) -> tuple[str, ...]:
+    """A parameter name or a sequence of them (checked against the function when decorating)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = (value,)
+    try:
+        items = tuple(value)
+    except TypeError:
+        raise _fail(name, "a parameter name or a sequence of names", value) from None
+    for item in items:
+        if not isinstance(item, str) or not item.isidentifier():
+            raise _fail(name, "parameter names (identifiers)", item)
+    return items
+
+
+def function(name: str, value: Any) -> Any:
+    """None, or a callable."""
+    if value is not None and not callable(value):
+        raise _fail(name, "a callable or None", value)
+    return value
+
+
+def wait_seconds(name: str, value: Any) -> float | None:
+    """None (the default from `$TWAT_CACHE_WAIT_TIMEOUT`, else 60 s), or seconds > 0."""
+    return seconds(name, value)
+
+
+OPTIONS: dict[str, Option] = {
+    option.name: option
+    for option in (
+        Option("maxsize", None, positive_int, "entries kept (None: unbounded in memory, "
+               "the backend's documented default limit on disk)"),
+        Option("ttl", None, seconds, "seconds an entry stays fresh (None: no expiry)"),
+        Option("policy", "lru", choice(POLICIES), "eviction: lru, lfu, fifo, rr or ttl"),
+        Option("folder_name", None, folder, "a name under the cache root, or an absolute path"),
+        Option("preferred_engine", None, engine, "a backend to use when installed"),
+        Option("use_async", False, flag, "ucache: use the async chain"),
+        Option("sql_backend", True, flag, "bcache: False selects a directory archive"),
+        Option("compress", False, compress_level, "fcache: True or a zlib level 0-9"),
+        Option("typed", False, flag, "1 and 1.0 are different calls in memory keys too"),
+        Option("encrypt", False, flag, "encrypt persistent entries at rest (cryptography)"),
+        Option("mmap_mode", None, choice(MMAP_MODES, optional=True),
+               "fcache: load arrays memory-mapped (r, r+, w+, c)"),
+        Option("check_code", False, flag, "drop persistent entries when the function's code changes"),
+        Option("url", None, text, "network stores: the server URL (also $TWAT_CACHE_URL)"),
+        Option("secure", True, flag, "False: files and folders follow the umask (a shared cache)"),
+        Option("ignore", (), names, "parameters left out of the key"),
+        Option("key", None, function, "builds the key from the call's arguments"),
+        Option("cache_if", None, function, "stores a result only when it returns true"),
+        Option("stale", None, seconds, "after ttl, serve the old value this long while refreshing"),
+        Option("max_bytes", None, positive_int, "total size bound of a persistent cache"),
+        Option("front", None, positive_int, "entries of an in-process memory tier in front"),
+        Option("front_ttl", 1.0, seconds, "seconds a front entry stays (default 1.0)"),
+        Option("wait_timeout", None, wait_seconds,
+               "seconds a call waits for another's computation of its key before computing"),
+        Option("kind", "memory", choice(KINDS), "what the decorator asks for"),
+    )
+}
+
+#: Names of the original plan and of twat-cache 2.x -> today's option.
+ALIASES = {"use_sql": "sql_backend", "redis_url": "url", "backend": "preferred_engine"}
+
+
+def env_flag(name: str) -> bool:
+    """True when environment variable `name` is 1, true, yes or on (any case)."""
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
