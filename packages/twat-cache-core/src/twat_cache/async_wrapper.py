@@ -24,9 +24,10 @@ from collections.abc import Callable, Hashable
 from types import TracebackType
 from typing import Any
 
+from twat_cache.encode import UncacheableError
 from twat_cache.keys import KeyMaker
 from twat_cache.store import MISS
-from twat_cache.wrapper import CacheState, _slow_key
+from twat_cache.wrapper import _UNCACHEABLE, CacheState, _slow_key
 
 __all__ = ["build_async"]
 
@@ -70,11 +71,17 @@ def build_async(
     current_task = asyncio.current_task
 
     async def read(key: Hashable) -> Any:
-        """Read the store off the hot path (canonical key); an error is a miss, logged once."""
+        """Read the store off the hot path (canonical key); an error is a miss, logged once.
+
+        `_UNCACHEABLE` when the store cannot encode the key: the call then runs uncached.
+        """
         try:
             if get is not None:
                 return get(key, MISS)
             return await aget(key, MISS)  # type: ignore[misc]
+        except UncacheableError as exc:
+            state.uncacheable(exc)
+            return _UNCACHEABLE
         except Exception as exc:
             state.read_failed(exc)
             return MISS
@@ -104,6 +111,8 @@ def build_async(
             value = await read(key)
         except Exception:
             value = await read(key)
+        if value is _UNCACHEABLE:
+            return await func(*args, **kwargs)
         if value is not MISS:
             state.hits += 1
             return value
@@ -163,7 +172,7 @@ def build_async(
 
     async def compute(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         value = await read(key)  # another loop, thread or process may have stored it meanwhile
-        if value is not MISS:
+        if value is not MISS and value is not _UNCACHEABLE:
             state.hits += 1
             return value
         state.misses += 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 from twat_cache import chains, registry, stats
 from twat_cache._log import logger
 from twat_cache.config import CacheConfig
-from twat_cache.keys import code_fingerprint, function_namespace
+from twat_cache.identity import code_fingerprint, display_name, function_namespace
 from twat_cache.paths import get_cache_path, write_marker
 from twat_cache.wrapper import CacheState, build
 
@@ -41,9 +41,14 @@ def _default_folder(func: Callable[..., Any]) -> str:
     """A folder name of its own for a function decorated without `folder_name`."""
     import re  # noqa: PLC0415  (kept off `import twat_cache`)
 
-    name = function_namespace(func).replace(":", ".")
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", name)
-    return re.sub(r"\.{2,}", ".", name).strip(".") or "default"
+    namespace = function_namespace(func)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", namespace.replace(":", "."))
+    name = re.sub(r"\.{2,}", ".", name).strip(".") or "default"
+    if len(name) > 100:  # a __main__ script's path, a digest: keep names well within limits
+        import hashlib  # noqa: PLC0415
+
+        name = f"{name[:80]}-{hashlib.sha256(namespace.encode()).hexdigest()[:16]}"
+    return name
 
 
 def _open(func: Callable[..., Any], choice: chains.Choice, name: str) -> tuple[Any, Any, str]:
@@ -90,7 +95,7 @@ def _decorate(decorator: str, func: Any, config: CacheConfig) -> Any:
             f"ucache(use_async=True): {getattr(func, '__qualname__', func)!r} is not a "
             "coroutine function (async def); drop use_async for plain functions"
         )
-    name = f"{getattr(func, '__module__', '?')}.{getattr(func, '__qualname__', repr(func))}"
+    name = display_name(func)
     usable = registry.installed()
     failed: set[str] = set()
     while True:

@@ -1,16 +1,19 @@
 """Cache keys: one normalized key per distinct call, for memory and, digested, for disk.
 
-A call's key is the tuple of its arguments bound to the function's parameters with defaults
-filled in, so `f(1)`, `f(a=1)` and `f(1, b=2)` (where `b` defaults to 2) are one key. Arguments
-that cannot be hashed (lists, dicts, sets, NumPy arrays, pandas objects, plain dataclasses) are
-turned into a canonical, hashable form by content; never through `str()` or `repr()`, which
-abbreviate large arrays. Disk keys are a SHA-256 over a type-tagged byte encoding of the
-function's namespace and that key: stable across processes and interpreter runs.
+A call's key is the tuple of its arguments bound to the parameters of the object actually
+called (a `functools.wraps` wrapper's own signature, not the wrapped function's), with
+defaults filled in, so `f(1)`, `f(a=1)` and `f(1, b=2)` (where `b` defaults to 2) are one
+key. Encoding the key is `twat_cache.encode`'s job (`memory_key` for unhashable arguments,
+`disk_digest` for persistent stores); a function's identity is `twat_cache.identity`'s. The
+names re-exported here keep older imports working.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
+
+from twat_cache.encode import UncacheableError, _Tag, disk_digest, memory_key
+from twat_cache.identity import code_fingerprint, function_namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,115 +23,38 @@ __all__ = [
     "KeyMaker",
     "UncacheableError",
     "canonical",
+    "code_fingerprint",
     "function_namespace",
     "stable_digest",
 ]
-
-
-class UncacheableError(TypeError):
-    """An argument can be neither hashed nor pickled, so no key can be made for the call."""
 
 
 class _BadCall(Exception):
     """The arguments do not bind to the signature; the caller gets Python's own TypeError."""
 
 
-class _Tag:
-    """A marker inside canonical keys; compared by identity, encoded on disk by its name."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<{self.name}>"
-
-
 _KW = _Tag("kw")
 _TYPES = _Tag("types")
-_LIST = _Tag("list")
-_DICT = _Tag("dict")
-_SET = _Tag("set")
-_ARRAY = _Tag("ndarray")
-_PANDAS = _Tag("pandas")
-_OBJECT = _Tag("object")
-_EMPTY = object()
-
-
-def _digest(data: bytes | memoryview) -> bytes:
-    import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
-
-    return hashlib.blake2b(data, digest_size=20).digest()
-
-
-def _pickled(obj: object) -> bytes:
-    import pickle  # noqa: PLC0415  (only reached for unhashable or disk-keyed arguments)
-
-    try:
-        return pickle.dumps(obj, protocol=4)
-    except Exception as exc:
-        raise UncacheableError(
-            f"argument of type {type(obj).__qualname__} is neither hashable nor picklable, "
-            f"so no cache key can be made for it: {exc}"
-        ) from exc
-
-
-def _ndarray_key(arr: Any) -> tuple[Any, ...]:
-    if arr.dtype.hasobject:
-        content = _digest(_pickled(arr))
-    else:
-        import numpy  # noqa: PLC0415  (only reached when a NumPy array is passed)
-
-        content = _digest(memoryview(numpy.ascontiguousarray(arr)).cast("B"))  # type: ignore[arg-type]
-    return (_ARRAY, arr.dtype.str, arr.shape, content)
 
 
 def canonical(obj: Any) -> Hashable:
-    """Return a hashable form of `obj` that is equal for equal contents and differs otherwise.
+    """A hashable form of one value, equal for equal contents (`encode.memory_key` of `(obj,)`).
 
-    Hashable values are returned as they are. Lists, dicts and sets become tagged tuples and
-    frozensets of canonical items; NumPy arrays become (dtype, shape, content digest); pandas
-    objects and other unhashable objects a digest of their pickle. Raises `UncacheableError`
-    for an object that is neither hashable nor picklable.
+    Kept for older imports; the wrapper calls `encode.memory_key` on whole call keys.
     """
-    kind = type(obj)
-    if kind is tuple:
-        return tuple(canonical(item) for item in obj)
-    if kind is list:
-        return (_LIST, *(canonical(item) for item in obj))
-    if kind is dict:
-        return (_DICT, frozenset((canonical(k), canonical(v)) for k, v in obj.items()))
-    if kind is set:
-        return (_SET, frozenset(obj))
-    module = kind.__module__
-    if module == "numpy" and kind.__name__ == "ndarray":
-        return _ndarray_key(obj)
-    if module.startswith("pandas"):
-        return (_PANDAS, kind.__qualname__, _digest(_pickled(obj)))
-    try:
-        hash(obj)
-    except TypeError:
-        pass
-    else:
-        return obj  # type: ignore[no-any-return]
-    if isinstance(obj, (list, tuple, dict, set)):  # subclasses: keep their type in the key
-        base: Any = kind.__base__
-        return (_OBJECT, _type_name(kind), canonical(base(obj)))
-    fields = getattr(kind, "__dataclass_fields__", None)
-    if fields is not None:
-        return (_OBJECT, _type_name(kind), tuple((n, canonical(getattr(obj, n))) for n in fields))
-    try:
-        return (_OBJECT, _type_name(kind), _digest(_pickled(obj)))
-    except UncacheableError:
-        state = getattr(obj, "__dict__", None)
-        if state is None:
-            raise
-        return (_OBJECT, _type_name(kind), canonical(state))
+    return memory_key((obj,))
 
 
-def _type_name(kind: type) -> str:
-    return f"{kind.__module__}.{kind.__qualname__}"
+def stable_digest(namespace: str, key: Hashable) -> str:
+    """SHA-256 hex digest of a call key in a function's namespace, the same in every process.
+
+    `encode.disk_digest(key, namespace.encode())`, after checking that `key` is hashable:
+    stores call this with the keys the wrapper gives them, and a `TypeError` for an
+    unhashable key is what tells the wrapper to retry with `encode.memory_key(key)`. Raises
+    `encode.UncacheableError` (a `TypeError`) for a value that cannot be encoded faithfully.
+    """
+    hash(key)
+    return disk_digest(key, namespace.encode("utf-8", "surrogatepass"))
 
 
 class KeyMaker:
@@ -167,7 +93,9 @@ class KeyMaker:
         import inspect  # noqa: PLC0415  (kept out of `import twat_cache`)
 
         kinds = inspect.Parameter
-        params = list(inspect.signature(func).parameters.values())
+        # The signature of the object actually called: a functools.wraps wrapper that takes
+        # other parameters than the function it wraps must accept every call it accepts.
+        params = list(inspect.signature(func, follow_wrapped=False).parameters.values())
         self.params = tuple(params)  # for the wrapper's exact-signature hit path
         self.names = tuple(
             p.name for p in params if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
@@ -327,122 +255,3 @@ def _compile(layout: list[tuple[str, Any]]) -> Callable[[tuple[Any, ...], dict[s
         f"lambda a, k{params}: {body}", {"__builtins__": {}}, {"_c": consts}
     )
     return fn
-
-
-def function_namespace(func: Callable[..., Any]) -> str:
-    """The identity of `func` in disk keys: `module:qualname` (stable across runs)."""
-    module = getattr(func, "__module__", None) or "?"
-    qualname = getattr(func, "__qualname__", None) or getattr(func, "__name__", "?")
-    return f"{module}:{qualname}"
-
-
-def code_fingerprint(func: Callable[..., Any]) -> str:
-    """A digest of `func`'s bytecode, names and constants, for opt-in invalidation on code changes.
-
-    Nested code objects (inner functions, lambdas, comprehensions) are digested recursively and
-    frozenset constants in a sorted order, so the fingerprint is the same in every process
-    (`repr` of a code object holds its memory address; a frozenset's order depends on hash
-    randomisation).
-    """
-    import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
-
-    code = getattr(func, "__code__", None)
-    if code is None:
-        return "nocode"
-    h = hashlib.sha256()
-    _digest_code(code, h.update)
-    return h.hexdigest()[:16]
-
-
-def _digest_code(code: Any, out: Callable[[bytes], object]) -> None:
-    out(code.co_code)
-    out(repr((code.co_names, code.co_varnames, code.co_freevars, code.co_cellvars)).encode())
-    for const in code.co_consts:
-        out(_const_bytes(const))
-
-
-def _const_bytes(const: object) -> bytes:
-    import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
-
-    if hasattr(const, "co_code"):
-        h = hashlib.sha256()
-        _digest_code(const, h.update)
-        return b"C" + h.digest()
-    if isinstance(const, tuple):
-        return b"(" + b",".join(_const_bytes(c) for c in const) + b")"
-    if isinstance(const, frozenset):
-        return b"{" + b",".join(sorted(_const_bytes(c) for c in const)) + b"}"
-    return f"{type(const).__name__}:{const!r}".encode()  # str, bytes, numbers, None, Ellipsis
-
-
-def stable_digest(namespace: str, key: Hashable) -> str:
-    """SHA-256 hex digest of `namespace` and a normalized `key`, the same in every process.
-
-    The encoding tags every value with its type, so `1`, `1.0`, `True` and `"1"` differ on
-    disk; other hashable objects are encoded by their pickle. Raises `TypeError` for list, dict
-    or set values (the wrapper passes canonical keys here, where those are already tuples).
-    """
-    import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
-
-    h = hashlib.sha256()
-    _encode(namespace, h.update)
-    _encode(key, h.update)
-    return h.hexdigest()
-
-
-def _encode(obj: Any, out: Callable[[bytes], object]) -> None:
-    kind = type(obj)
-    if obj is None:
-        out(b"N")
-    elif kind is bool:
-        out(b"T" if obj else b"F")
-    elif kind is int:
-        out(b"i%d;" % obj)
-    elif kind is float:
-        out(b"f" + obj.hex().encode() + b";")
-    elif kind is str:
-        data = obj.encode("utf-8", "surrogatepass")
-        out(b"s%d:" % len(data))
-        out(data)
-    elif kind is bytes:
-        out(b"b%d:" % len(obj))
-        out(obj)
-    elif kind is tuple:
-        out(b"(%d:" % len(obj))
-        for item in obj:
-            _encode(item, out)
-        out(b")")
-    elif kind is _Tag:
-        out(b"#" + obj.name.encode() + b";")
-    elif kind is frozenset:
-        import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
-
-        parts = []
-        for item in obj:
-            sub = hashlib.sha256()
-            _encode(item, sub.update)
-            parts.append(sub.digest())
-        out(b"{%d:" % len(parts))
-        for part in sorted(parts):
-            out(part)
-        out(b"}")
-    elif kind is type:
-        out(b"t" + _type_name(obj).encode() + b";")
-    elif kind in (list, dict, set, bytearray):
-        raise TypeError(f"unhashable type: {kind.__name__!r}")
-    else:
-        hash(obj)  # an unhashable value (an ndarray, say) must be canonicalized by the caller
-        name = _type_name(kind).encode()
-        try:
-            data = _pickled(obj)
-        except UncacheableError:
-            # Not picklable (e.g. an instance of a class defined in a function): its type and
-            # state are still the same in every process.
-            state = getattr(obj, "__dict__", None)
-            if state is None:
-                raise
-            out(b"o%d:%s" % (len(name), name))
-            _encode(canonical(state), out)
-            return
-        out(b"p%d:%s%d:" % (len(name), name, len(data)))
-        out(data)

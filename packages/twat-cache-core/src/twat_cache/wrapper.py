@@ -17,7 +17,8 @@ from collections.abc import Callable, Hashable
 
 from twat_cache._log import logger
 from twat_cache._missing import MISS
-from twat_cache.keys import _KW, KeyMaker, UncacheableError, _BadCall, canonical
+from twat_cache.encode import UncacheableError, memory_key
+from twat_cache.keys import _KW, KeyMaker, _BadCall
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -89,6 +90,10 @@ class CacheState:
             exc,
         )
 
+    def uncacheable(self, exc: Exception) -> None:
+        """An argument cannot be keyed: the call runs uncached; said once per cache."""
+        self.warn_once("key", "twat_cache: %s is called uncached: %s", self.name, exc)
+
     def store_failed(self, exc: Exception) -> None:
         """Storing a result raised: the result is still returned; said once per cache."""
         self.warn_once(
@@ -136,7 +141,7 @@ def _key_of(keymaker: KeyMaker, args: tuple[Any, ...], kwargs: dict[str, Any]) -
     try:
         hash(key)
     except TypeError:
-        key = canonical(key)
+        key = memory_key(key)  # type: ignore[arg-type]
     return key
 
 
@@ -160,9 +165,9 @@ def build(func: Callable[..., Any], state: CacheState, *, is_async: bool) -> Cal
     def cache_delete(*args: Any, **kwargs: Any) -> bool:
         try:
             key = _key_of(keymaker, args, kwargs)
-        except (_BadCall, UncacheableError):
+            return bool(state.store.delete(key))
+        except (_BadCall, UncacheableError):  # such a call is never stored
             return False
-        return bool(state.store.delete(key))
 
     cache_info.__doc__ = "Return (hits, misses, maxsize, currsize) of this cache."
     cache_clear.__doc__ = "Drop every cached entry of this function and reset its counters."
@@ -190,12 +195,17 @@ def _slow_key(
     try:
         hash(key)
     except TypeError:
-        try:
-            key = canonical(key)
-        except UncacheableError as exc:
-            state.warn_once("key", "twat_cache: %s is called uncached: %s", state.name, exc)
-            return None
+        return _memory_key(state, key)
     return key
+
+
+def _memory_key(state: CacheState, key: Any) -> Hashable | None:
+    """`encode.memory_key` of a call key that is not hashable; None means "call uncached"."""
+    try:
+        return memory_key(key)
+    except UncacheableError as exc:
+        state.uncacheable(exc)
+        return None
 
 
 def _store_result(state: CacheState, key: Hashable, value: Any) -> None:
@@ -206,9 +216,16 @@ def _store_result(state: CacheState, key: Hashable, value: Any) -> None:
 
 
 def _lookup(state: CacheState, key: Hashable) -> Any:
-    """A store read off the hot path: store errors are a miss, logged once."""
+    """A store read off the hot path: store errors are a miss, logged once.
+
+    `_UNCACHEABLE` when the store cannot encode the key (a persistent store meeting an
+    argument such as a lock or a generator): the caller runs the call uncached.
+    """
     try:
         return state.store.get(key, MISS)
+    except UncacheableError as exc:
+        state.uncacheable(exc)
+        return _UNCACHEABLE
     except Exception as exc:
         state.read_failed(exc)
         return MISS
@@ -220,6 +237,7 @@ _PREFIX = "_tc_"
 # from the function itself is not chained to the lookup's KeyError/TypeError).
 _UNHASHABLE: Any = object()
 _FAILED: Any = object()
+_UNCACHEABLE: Any = object()
 
 
 def _lookup_source(mapping: bool, indent: str) -> list[str]:
@@ -396,11 +414,13 @@ def _build_sync(
         look again) or _FAILED (the store raised: read again, logged once, as a miss).
         """
         if why is not MISS:
-            if why is _UNHASHABLE:
-                key = _slow_key(state, keymaker, args, kwargs)
+            if why is _UNHASHABLE:  # `key` is the call's key as KeyMaker lays it out
+                key = _memory_key(state, key)  # type: ignore[assignment]
                 if key is None:
                     return func(*args, **kwargs)
             value = _lookup(state, key)
+            if value is _UNCACHEABLE:
+                return func(*args, **kwargs)
             if value is not MISS:
                 state.hits += 1
                 return value
@@ -441,7 +461,7 @@ def _build_sync(
 
     def _compute(key: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         value = _lookup(state, key)  # another thread or process may have stored it meanwhile
-        if value is not MISS:
+        if value is not MISS and value is not _UNCACHEABLE:
             state.hits += 1
             return value
         state.misses += 1
