@@ -30,6 +30,7 @@ array has been seen (recognised by its type's module and name).
 
 from __future__ import annotations
 
+import sys
 from collections import OrderedDict
 
 TYPE_CHECKING = False
@@ -112,6 +113,7 @@ _BY_NAME = _Tag("by name")
 _ENC, _EXIT, _SEQ_END, _ITEM_BEGIN, _ITEM_END, _DICT_END, _LEAF, _UNORDERED_END = range(8)
 _RAW, _CODE_END = 8, 9
 
+_BIG_ENDIAN = sys.byteorder == "big"
 _ndarray: Any = None  # numpy.ndarray once one has been seen (never imported to check)
 _code_cache: dict[Any, bytes] = {}
 
@@ -124,10 +126,9 @@ def _uncacheable(root: object, obj: object, why: str) -> UncacheableError:
     """The error for `obj` (found inside the argument `root`) that cannot be encoded."""
     if type(root) is tuple and len(root) == 2 and type(root[0]) is str:
         root = root[1]  # a (name, value) pair of **kwargs: name the value
-    if obj is root or root is None:
-        detail = why
-    else:
-        detail = f"it holds a {_type_name(type(obj))} object ({why})"
+    if root is None:
+        root = obj
+    detail = why if obj is root else f"it holds a {_type_name(type(obj))} object ({why})"
     return UncacheableError(f"argument of type {_type_name(type(root))} cannot be keyed: {detail}")
 
 
@@ -175,9 +176,8 @@ def _reduce(obj: Any) -> Any:
 
 
 def _sha256(data: bytes | memoryview) -> bytes:
-    import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
-
-    return hashlib.sha256(data).digest()
+    sha256 = _hashing[0] or _load_hashing()
+    return sha256(data).digest()  # type: ignore[no-any-return]
 
 
 def _array_buffer(arr: Any) -> memoryview:
@@ -189,7 +189,7 @@ def _array_buffer(arr: Any) -> memoryview:
     import numpy  # noqa: PLC0415  (only reached with an array in hand)
 
     flat = numpy.ascontiguousarray(arr).reshape(-1)
-    return memoryview(flat.view(numpy.uint8))
+    return memoryview(flat.view(numpy.uint8))  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------
@@ -212,7 +212,7 @@ def memory_key(key: tuple[Any, ...]) -> Hashable:
             items = tuple(item)
             try:
                 hash(items)
-            except TypeError:
+            except Exception:  # TypeError; ValueError for a writable memoryview
                 pass
             else:
                 append(_LEAFLIST)
@@ -226,7 +226,7 @@ def memory_key(key: tuple[Any, ...]) -> Hashable:
         else:
             try:
                 hash(item)
-            except TypeError:
+            except Exception:
                 pass
             else:
                 append(item)
@@ -264,7 +264,7 @@ def _memory_value(root: Any, out: list[Any]) -> None:
                     continue
                 try:
                     hash(x)
-                except TypeError:
+                except Exception:  # TypeError; ValueError for a writable memoryview
                     pass
                 else:
                     append(x)
@@ -286,7 +286,7 @@ def _memory_value(root: Any, out: list[Any]) -> None:
                 if kind is list:
                     try:
                         hash(items)
-                    except TypeError:
+                    except Exception:
                         pass
                     else:
                         out += (_LEAFLIST, items)
@@ -301,7 +301,7 @@ def _memory_value(root: Any, out: list[Any]) -> None:
             if kind is dict:
                 try:
                     frozen = frozenset(x.items())
-                except TypeError:
+                except Exception:
                     pass
                 else:
                     out += (_DICT, frozen)
@@ -400,11 +400,83 @@ def disk_digest(
     `RAW_LIMIT` instead of SHA-256 (a plugin may pass a faster collision-resistant hash).
     Raises `UncacheableError` for a value that cannot be encoded faithfully.
     """
-    import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
-
-    out: list[bytes] = [b"twat-cache key 2\0", b"%d:" % len(salt), salt]
+    sha256 = _hashing[0] or _load_hashing()
+    out: list[bytes] = [b"twat-cache key 2\0%d:" % len(salt), salt]
+    if type(key) is tuple:  # the usual key: a few scalars, encoded without the work stack
+        flat = _flat(key)
+        if flat is not None:
+            out.append(b"(%d:" % len(key))
+            out += flat
+            return sha256(b"".join(out)).hexdigest()  # type: ignore[no-any-return]
     _disk_value(key, out, buffer_hash)
-    return hashlib.sha256(b"".join(out)).hexdigest()
+    return sha256(b"".join(out)).hexdigest()  # type: ignore[no-any-return]
+
+
+_hashing: list[Any] = [None, None]  # hashlib.sha256 and the float packer, loaded on first use
+
+
+def _load_hashing() -> Any:
+    import hashlib  # noqa: PLC0415  (kept off `import twat_cache`)
+    import struct  # noqa: PLC0415
+
+    _hashing[1] = struct.Struct("<d").pack
+    _hashing[0] = hashlib.sha256
+    return hashlib.sha256
+
+
+def _flat(items: tuple[Any, ...] | list[Any], nested: bool = True) -> list[bytes] | None:
+    """The encodings of a sequence of plain scalars, or None if it holds anything else.
+
+    Exactly the bytes `_disk_value` writes for these items. With `nested`, tuples of plain
+    scalars count as plain too (one level: the helper calls itself at most once).
+
+    A long run of only ints (64-bit) or only floats is packed by `array` in one C call, under
+    a tag of its own; which form a sequence gets depends on its values only.
+    """
+    if len(items) > 16:
+        kinds = set(map(type, items))
+        if kinds in ({int}, {float}):
+            from array import array  # noqa: PLC0415  (kept off `import twat_cache`)
+
+            try:
+                packed = array("q", items) if kinds == {int} else array("d", items)
+            except OverflowError:  # an int beyond 64 bits: one by one
+                pass
+            else:
+                if _BIG_ENDIAN:  # little-endian everywhere, so hosts agree
+                    packed.byteswap()
+                return [(b"I" if kinds == {int} else b"D") + packed.tobytes()]
+    pack_double = _hashing[1]
+    parts: list[bytes] = []
+    append = parts.append
+    for x in items:
+        kind = type(x)
+        if kind is int:
+            append(b"i%d;" % x)
+        elif kind is str:
+            data = x.encode("utf-8", "surrogatepass")
+            append(b"s%d:" % len(data))
+            append(data)
+        elif kind is float:
+            append(b"f" + pack_double(x))
+        elif x is None:
+            append(b"N")
+        elif kind is bool:
+            append(b"T" if x else b"F")
+        elif kind is bytes:
+            append(b"b%d:" % len(x))
+            append(x)
+        elif kind is _Tag:
+            append(b"#%d:" % len(x.name) + x.name.encode())
+        elif kind is tuple and nested:
+            inner = _flat(x, nested=False)
+            if inner is None:
+                return None
+            append(b"(%d:" % len(x))
+            parts += inner
+        else:
+            return None
+    return parts
 
 
 def code_digest(code: Any) -> str:
@@ -416,9 +488,9 @@ def _disk_value(
     root: Any, out: list[bytes], buffer_hash: Callable[[memoryview], bytes] | None
 ) -> None:
     """Append the typed encoding of `root` to `out` (iterative, cycle-safe, canonical)."""
-    import struct  # noqa: PLC0415  (kept off `import twat_cache`)
-
-    pack_double = struct.Struct("<d").pack
+    if _hashing[0] is None:
+        _load_hashing()
+    pack_double = _hashing[1]
     stack: list[tuple[Any, ...]] = [(_ENC, root)]
     push = stack.append
     pop = stack.pop
@@ -480,6 +552,10 @@ def _disk_value(
                     raise _uncacheable(arg, x, "it is too large to be keyed")
                 if kind is tuple or kind is list:
                     append(b"(%d:" % len(x) if kind is tuple else b"[%d:" % len(x))
+                    flat = _flat(x)
+                    if flat is not None:
+                        out += flat
+                        continue
                     active[ident] = depth
                     depth += 1
                     push((_EXIT, x))
@@ -606,9 +682,12 @@ def _cheap_global(value: Any, home: dict[str, Any]) -> Any:
         return value
     if kind is types.BuiltinFunctionType:
         return (_BY_NAME, getattr(value, "__module__", None), value.__qualname__)
-    if (kind is tuple or kind is frozenset) and len(value) <= 64:
-        if all(type(v) in _SCALARS for v in value):
-            return value
+    if (
+        (kind is tuple or kind is frozenset)
+        and len(value) <= 64
+        and _SCALARS.issuperset(map(type, value))
+    ):
+        return value
     return _EMPTY_CELL
 
 
@@ -740,8 +819,6 @@ def _disk_object(
     except ValueError as exc:
         raise _uncacheable(arg, x, str(exc)) from None
     if type(rv) is str:  # a global: pickle would record its name
-        import sys  # noqa: PLC0415
-
         where = getattr(x, "__module__", None) or module
         if getattr(sys.modules.get(where), rv, None) is not x:
             raise _uncacheable(arg, x, f"its reduce names {rv!r}, which is not it in {where}")
@@ -783,7 +860,7 @@ def _disk_class(
     active[ident] = depth
     depth += 1
     stack.append((_EXIT, cls))
-    methods = []
+    methods: list[tuple[str, Any]] = []
     for attr, value in sorted(vars(cls).items()):
         if isinstance(value, (staticmethod, classmethod)):
             methods.append((attr, value.__func__))

@@ -414,8 +414,13 @@ def _build_sync(
         look again) or _FAILED (the store raised: read again, logged once, as a miss).
         """
         if why is not MISS:
+            if why is _FAILED:  # hash() may fail with more than TypeError (a memoryview)
+                try:
+                    hash(key)
+                except Exception:
+                    why = _UNHASHABLE
             if why is _UNHASHABLE:  # `key` is the call's key as KeyMaker lays it out
-                key = _memory_key(state, key)  # type: ignore[assignment]
+                key = _memory_key(state, key)
                 if key is None:
                     return func(*args, **kwargs)
             value = _lookup(state, key)
