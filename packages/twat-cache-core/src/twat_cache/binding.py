@@ -14,6 +14,7 @@ both follow it, so `f(1)`, `f(a=1)` and `f(1, b=2)` (where `b` defaults to 2) ar
 from __future__ import annotations
 
 from twat_cache._frozen import Frozen
+from twat_cache.encode import Tag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,24 +27,8 @@ _CO_VARARGS = 0x04
 _CO_VARKEYWORDS = 0x08
 
 
-class Tag:
-    """A marker inside keys; compared by identity, encoded on disk by its name."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<{self.name}>"
-
-    def __reduce__(self) -> str:
-        return _TAG_NAMES[self.name]
-
-
 KW = Tag("kw")
 TYPES = Tag("types")
-_TAG_NAMES = {"kw": "KW", "types": "TYPES"}
 
 
 class BadCall(Exception):

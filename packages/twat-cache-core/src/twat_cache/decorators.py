@@ -77,13 +77,14 @@ def _in_class_body(func: Any) -> bool:
 
 def _default_folder(namespace: str) -> str:
     """A folder name of its own for a function decorated without `folder_name`."""
-    import hashlib  # noqa: PLC0415  (persistent caches only)
-    import re  # noqa: PLC0415
+    import re  # noqa: PLC0415  (persistent caches only)
 
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", namespace.replace(":", "."))
-    name = re.sub(r"\.{2,}", ".", name).strip("._") or "default"
-    if len(name) > 80 or name != namespace.replace(":", "."):
-        digest = hashlib.sha256(namespace.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    name = re.sub(r"\.{2,}", ".", name).strip(".") or "default"
+    if len(name) > 100:  # a __main__ script's path, a digest: keep names well within limits
+        import hashlib  # noqa: PLC0415
+
+        digest = hashlib.sha256(namespace.encode("utf-8", "surrogatepass")).hexdigest()[:16]
         name = f"{name[:80]}-{digest}"
     return name
 
