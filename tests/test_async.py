@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import twat_cache as tc
+from twat_cache.store import Store
 from conftest import has
 
 DECORATORS: dict[str, Callable[[], Any]] = {
@@ -545,7 +546,7 @@ def test_ucache_sends_coroutines_to_the_async_chain():
     assert f.cache_backend == g.cache_backend
 
 
-class _LaxStore:
+class _LaxStore(Store):
     """A sync store that answers MISS for unhashable keys instead of raising TypeError."""
 
     def __init__(self) -> None:
@@ -570,30 +571,36 @@ class _LaxStore:
         return len(self.native)
 
 
-def test_a_store_that_does_not_raise_for_unhashable_keys_still_works():
-    from twat_cache.async_wrapper import build_async
-    from twat_cache.keys import KeyMaker
-    from twat_cache.wrapper import CacheState
+@pytest.mark.parametrize("is_async", [True, False])
+def test_a_store_that_does_not_raise_for_unhashable_keys_still_works(monkeypatch, is_async):
+    from twat_cache import registry
 
+    opened = []
+
+    def open_lax(spec, config, record):
+        opened.append(_LaxStore())
+        return opened[-1]
+
+    monkeypatch.setattr(registry, "open_store", open_lax)
     calls = []
 
     async def f(x):
         calls.append(x)
         return len(x)
 
-    state = CacheState(
-        name="lax",
-        backend="lax",
-        kind="memory",
-        config=tc.CacheConfig(),
-        store=_LaxStore(),
-        namespace="m:f",
-        folder=None,
-    )
-    g = build_async(f, state, KeyMaker(f))
-    assert run(g([1, 2])) == 2
-    assert run(g([1, 2])) == 2
+    def g(x):
+        calls.append(x)
+        return len(x)
+
+    if is_async:
+        cached = tc.ucache(preferred_engine="functools")(f)
+        assert run(cached([1, 2])) == 2
+        assert run(cached([1, 2])) == 2
+    else:
+        cached = tc.ucache(preferred_engine="functools")(g)
+        assert cached([1, 2]) == cached([1, 2]) == 2
     assert calls == [[1, 2]]
+    assert opened and len(opened[0]) == 1
 
 
 @pytest.mark.skipif(has("twat_cache_aiocache"), reason="aiocache is installed")

@@ -2,42 +2,39 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
+from pathlib import Path
 
 import pytest
 
 from expected_chains import BACKENDS, expected_picks
 from twat_cache.chains import choose
 from twat_cache.config import CacheConfig
-from twat_cache.registry import BackendSpec
+from twat_cache import registry
+from twat_cache.backends.functools import BACKEND as FUNCTOOLS
+from twat_cache.spec import BackendSpec
 
-ALL = frozenset({"lru", "lfu", "fifo", "rr", "ttl"})
-# Capabilities as the plugins declare them (kinds; policies where a test depends on them).
-KINDS = {
-    "functools": ({"memory"}, {"lru", "fifo", "ttl"}),
-    "cachebox": ({"memory"}, ALL),
-    "cachetools": ({"memory"}, ALL),
-    "diskcache": ({"disk"}, {"lru", "lfu", "fifo", "ttl"}),
-    "klepto": ({"disk", "file"}, {"lru", "fifo", "ttl"}),
-    "joblib": ({"file"}, {"lru", "fifo", "ttl"}),
-    "aiocache": ({"async"}, {"lru", "fifo", "ttl"}),
-    "redis": ({"disk", "async"}, {"lru", "lfu", "rr", "ttl"}),
-}
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def plugin_spec(name: str) -> BackendSpec:
+    """A plugin's real spec, loaded from its source file (installed in this session or not)."""
+    path = ROOT / "packages" / f"twat-cache-{name}" / "src" / f"twat_cache_{name}" / "__init__.py"
+    loader = importlib.util.spec_from_file_location(f"_spec_of_{name}", path)
+    assert loader is not None and loader.loader is not None
+    module = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(module)
+    spec: BackendSpec = module.BACKEND
+    return spec
+
+
+SPECS = {name: plugin_spec(name) for name in BACKENDS}
+LEADS = registry.leads()
 
 
 def specs(installed: tuple[str, ...]) -> dict[str, BackendSpec]:
-    out = {}
-    for name in ("functools", *installed):
-        kinds, policies = KINDS[name]
-        out[name] = BackendSpec(
-            name=name,
-            kinds=frozenset(kinds),
-            policies=frozenset(policies),
-            persistent=bool({"disk", "file"} & kinds),
-            native_ttl=True,
-            opener="x:y",
-        )
-    return out
+    return {"functools": FUNCTOOLS, **{name: SPECS[name] for name in installed}}
 
 
 SUBSETS = [c for n in range(len(BACKENDS) + 1) for c in itertools.combinations(BACKENDS, n)]
@@ -60,7 +57,7 @@ def test_every_subset_picks_the_designed_backend(installed):
     usable = specs(installed)
     expected = expected_picks(installed)
     for label, (decorator, config, is_async) in CASES.items():
-        choice = choose(decorator, config, usable, is_async=is_async)
+        choice = choose(decorator, config, usable, is_async=is_async, leads=LEADS)
         assert choice.backend == expected[label], (label, installed)
         first_choice = {
             "mcache": "cachebox",
@@ -110,7 +107,10 @@ def test_policy_moves_selection_to_a_backend_that_honours_it():
         specs(("diskcache", "cachebox")),
         is_async=False,
     )
-    assert rr.backend == "cachebox"  # diskcache has no random eviction: the next one that does
+    # A disk cache stays on disk: diskcache has no random eviction, so the closest policy.
+    assert rr.backend == "diskcache"
+    assert rr.config.policy == "lru"
+    assert any("'rr'" in w and "closest" in w for w in rr.warnings)
 
 
 def test_a_backend_that_failed_to_open_is_passed_over():

@@ -347,22 +347,22 @@ def test_nothing_is_printed_on_import_or_use(capfd):
         assert "twat_cache" in line
 
 
-def test_ttl_adapter_passes_the_stores_optional_hooks_through():
+def test_ttl_layer_passes_the_stores_capabilities_through():
+    from contextlib import nullcontext
+
     from twat_cache.backends.functools import FunctoolsStore
-    from twat_cache.store import TTLStore
+    from twat_cache.ttl import TTLStore
 
     class WithHooks(FunctoolsStore):
         def flight_lock(self, key):
-            return key
-
-        async def aflight_lock(self, key):
-            return key
+            return nullcontext(True)
 
         def prune(self):
             return 3
 
     wrapped = TTLStore(WithHooks(None, "lru"), ttl=5)
-    assert wrapped.flight_lock(1) == 1
+    assert wrapped.flight_lock(1) is not None
     assert wrapped.prune() == 3
-    assert hasattr(wrapped, "aflight_lock")
-    assert not hasattr(TTLStore(FunctoolsStore(None, "lru"), ttl=5), "prune")
+    plain = TTLStore(FunctoolsStore(None, "lru"), ttl=5)
+    assert plain.flight_lock(1) is None
+    assert plain.prune() == 0

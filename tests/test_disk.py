@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import twat_cache as tc
+from twat_cache.testing import store_of
 from conftest import has, needs
 from test_disk_helpers import backend_params, decorator, rewrite_entries, stored_blobs
 
@@ -286,7 +287,7 @@ def test_failing_write_is_returned_with_one_warning(backend, monkeypatch, caplog
     def f(x):
         return x + 1
 
-    store = f._twat_cache_state.store
+    store = store_of(f)
     store = getattr(store, "inner", store)
 
     def refuse(*_args, **_kwargs):
@@ -394,7 +395,7 @@ def test_store_offers_flight_locks(backend):
     def f(x):
         return x
 
-    store = f._twat_cache_state.store
+    store = store_of(f)
     with store.flight_lock((1,)):
         pass
     inner = getattr(store, "inner", store)
@@ -453,11 +454,11 @@ def test_prune_drops_expired_entries(backend):
     f(1)
     f(2)
     g(1)
-    store = f._twat_cache_state.store
+    store = store_of(f)
     store = getattr(store, "inner", store)  # klepto's ttl comes from the core's TTLStore
     time.sleep(0.5)
     assert store.prune() == 2
-    assert g._twat_cache_state.store.prune() == 0  # no ttl: nothing expires
+    assert store_of(g).prune() == 0  # no ttl: nothing expires
     assert g.cache_info().currsize == 1
 
 
@@ -472,7 +473,7 @@ def test_clear_all_empties_the_folder_for_every_function(backend):
 
     f(1)
     g(1)
-    f._twat_cache_state.store.clear_all()
+    store_of(f).clear_all()
     assert f.cache_info().currsize == 0
     assert g.cache_info().currsize == 0
 
@@ -507,7 +508,7 @@ def test_lock_folder_that_cannot_be_made_still_answers(backend, tmp_path, caplog
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     for func in (f, g):
-        store = func._twat_cache_state.store
+        store = store_of(func)
         store = getattr(store, "inner", store)
         store.locks = blocker / "locks"  # cannot be created, even by root
     with caplog.at_level(logging.WARNING, logger="twat_cache"):

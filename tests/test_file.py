@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import needs
+from twat_cache.testing import store_of
 
 pytestmark = needs("joblib")
 
@@ -25,7 +26,7 @@ np = pytest.importorskip("numpy")
 
 def entries(func) -> list[Path]:
     """The entry files of a decorated function (its own folder, current code version)."""
-    folder = func._twat_cache_state.store.folder
+    folder = store_of(func).folder
     return sorted(p for p in Path(folder).iterdir() if p.suffix == ".jbl")
 
 
@@ -291,8 +292,8 @@ def test_mmap_with_compress_loads_in_memory(caplog):
         def arr():
             return np.ones(1000)
 
+        arr()  # the store opens (and says so) on the first call
     assert any("mmap_mode='r' is ignored" in m for m in warnings_of(caplog))
-    arr()
     out = arr()
     assert not isinstance(out, np.memmap)
     assert arr.cache_info().hits == 1
@@ -486,7 +487,7 @@ def test_unpicklable_result_is_returned_with_one_warning(caplog):
     assert isinstance(second, Unpicklable)
     assert len(calls) == 2
     assert len([m for m in warnings_of(caplog) if "could not store" in m]) == 1
-    folder = make_lock._twat_cache_state.store.folder
+    folder = store_of(make_lock).folder
     assert [p for p in Path(folder).iterdir() if p.is_file()] == []  # no temp file left
 
 
@@ -552,7 +553,7 @@ def test_clear_cache_folder_and_prune(cache_root):
     short(2)
     long(1)
     time.sleep(0.5)
-    assert short._twat_cache_state.store.prune() == 2
+    assert store_of(short).prune() == 2
     assert short.cache_info().currsize == 0
     assert long.cache_info().currsize == 1
     clear_cache("pr")
@@ -604,7 +605,7 @@ def test_check_code_invalidates_changed_code():
     assert v2["compute"](1) == 101  # the old entry is not reused
     assert v2["CALLS"] == [1]
     # the old version's entries were removed from disk, not only skipped
-    store = v2["compute"]._twat_cache_state.store
+    store = store_of(v2["compute"])
     files = list(store.folder.parent.rglob("*.jbl"))
     assert len(files) == 1
     assert v2["compute"].cache_info().currsize == 1

@@ -12,8 +12,9 @@ import pytest
 
 from conftest import needs
 from twat_cache import mcache, ucache
-from twat_cache.keys import KeyMaker, _BadCall
+from twat_cache.binding import KW, BadCall, KeyMaker, params_of
 from twat_cache.store import MISS
+from twat_cache.testing import store_of
 
 BACKENDS = [
     pytest.param("functools"),
@@ -140,7 +141,35 @@ def test_mcache_default_signature_fast_path() -> None:
     assert tuple(f.cache_info())[:2] == (2, 1)
 
 
-# -- KeyMaker plans against the reference walk --------------------------------------------
+# -- KeyMaker plans against a reference binding -------------------------------------------
+
+
+def reference_key(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The key DESIGN describes, from `inspect`'s binding (an oracle independent of the plans):
+    positional values with defaults, extra positionals, then (with keyword-only parameters or
+    **kwargs) a marker, the keyword-only values and the sorted leftover keyword pairs."""
+    kinds = inspect.Parameter
+    signature = inspect.signature(func)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError:
+        return BadCall
+    bound.apply_defaults()
+    params = list(signature.parameters.values())
+    key: list[Any] = []
+    for p in params:
+        if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD):
+            key.append(bound.arguments[p.name])
+        elif p.kind is kinds.VAR_POSITIONAL:
+            key.extend(bound.arguments[p.name])
+    if any(p.kind in (kinds.KEYWORD_ONLY, kinds.VAR_KEYWORD) for p in params):
+        key.append(KW)
+        for p in params:
+            if p.kind is kinds.KEYWORD_ONLY:
+                key.append(bound.arguments[p.name])
+            elif p.kind is kinds.VAR_KEYWORD:
+                key.extend(sorted(bound.arguments[p.name].items()))
+    return tuple(key)
 
 
 def f1(a, b=2, c=3): ...
@@ -154,24 +183,21 @@ def f7(a, b, /, c=None, *args): ...
 
 @pytest.mark.parametrize("func", [f1, f2, f3, f4, f5, f6, f7])
 def test_key_plans_equal_the_reference_walk(func: Any) -> None:
-    maker = KeyMaker(func)
+    maker = KeyMaker(params_of(func))
     names = ["a", "b", "c", "d", "k", "z"]
     for nargs in range(5):
         for count in range(3):
             for kwnames in itertools.permutations(names, count):
                 args = tuple(range(100, 100 + nargs))
                 kwargs = {name: i for i, name in enumerate(kwnames)}
-                try:
-                    want: Any = maker._generic(args, kwargs)
-                except _BadCall:
-                    want = _BadCall
+                want = reference_key(func, args, kwargs)
                 for _ in range(2):  # first call makes the plan, the second uses it
                     try:
                         got: Any = maker(args, kwargs)
-                    except _BadCall:
-                        got = _BadCall
+                    except BadCall:
+                        got = BadCall
                     assert got == want, (func.__name__, args, kwargs)
-                    assert want is _BadCall or type(got) is tuple
+                    assert want is BadCall or type(got) is tuple
 
 
 def test_many_keyword_shapes_stay_correct_beyond_the_plan_limit() -> None:
@@ -210,9 +236,8 @@ SIGNATURES = [f1, f2, f3, f4, f5, f6, f7, f8, f9]
 def test_wrapper_stores_the_keymaker_key(backend: str, func: Any) -> None:
     """Whatever the wrapper's hit path (exact signature or generic), it stores under exactly
     the key KeyMaker's reference walk makes, and rejects what Python's binding rejects."""
-    maker = KeyMaker(func)
     f = on(backend)(func)
-    store = f._twat_cache_state.store
+    store = store_of(f)
     names = ["a", "b", "c", "d", "rest", "z"]
     for nargs in range(5):
         for count in range(3):
@@ -226,7 +251,7 @@ def test_wrapper_stores_the_keymaker_key(backend: str, func: Any) -> None:
                         f(*args, **kwargs)
                     continue
                 f(*args, **kwargs)
-                key = maker._generic(args, kwargs)
+                key = reference_key(func, args, kwargs)
                 assert store.get(key, MISS) is not MISS, (args, kwargs, key)
                 assert f.cache_delete(*args, **kwargs) is True
                 assert len(store) == 0

@@ -85,15 +85,13 @@ def make_fake_plugins(tmp_path: Path) -> Path:
     (site / "fake_good.py").write_text(
         textwrap.dedent(
             """
-            from twat_cache.registry import BackendSpec
+            from twat_cache.spec import BackendSpec
             from twat_cache.backends.functools import FunctoolsStore
             NOT_A_SPEC = object()
             BACKEND = BackendSpec(name="fakegood", kinds=frozenset({"memory"}),
-                policies=frozenset({"lru"}), persistent=False, native_ttl=False,
-                opener="fake_good:open_store")
+                policies=frozenset({"lru"}), persistent=False, opener="fake_good:open_store")
             FAILS = BackendSpec(name="fakefails", kinds=frozenset({"memory"}),
-                policies=frozenset({"lru"}), persistent=False, native_ttl=False,
-                opener="fake_good:fail")
+                policies=frozenset({"lru"}), persistent=False, opener="fake_good:fail")
             def open_store(config, context):
                 return FunctoolsStore(config.maxsize, config.policy)
             def fail(config, context):

@@ -11,7 +11,6 @@ computes instead; a cancelled waiter leaves the computation alone.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
 
@@ -19,6 +18,7 @@ from twat_cache.flights import COMPUTING, reset_after_fork
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Awaitable, Callable, Hashable
     from types import TracebackType
     from typing import Any, TypeVar
@@ -34,6 +34,8 @@ class _AsyncFlight:
     __slots__ = ("done", "error", "loop", "owner", "tb", "value")
 
     def __init__(self, owner: object, loop: asyncio.AbstractEventLoop) -> None:
+        import asyncio  # noqa: PLC0415  (only once a coroutine runs)
+
         self.owner = owner
         self.loop = loop
         self.done = asyncio.Event()
@@ -54,6 +56,8 @@ class AsyncFlights:
         self, key: Hashable, work: Callable[[], Awaitable[T]], timeout: float
     ) -> tuple[T, bool]:
         """Await `work()` once for every concurrent task awaiting `key`; (result, waited)."""
+        import asyncio  # noqa: PLC0415  (only once a coroutine runs)
+
         mark = (id(self), key)
         marks = COMPUTING.get()
         if mark in marks:

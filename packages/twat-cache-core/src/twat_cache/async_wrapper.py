@@ -9,8 +9,6 @@ loading a large value never stalls other tasks. Single flight is per event loop
 
 from __future__ import annotations
 
-import asyncio
-
 from twat_cache import hotpath, switch
 from twat_cache.aflights import AsyncFlights
 from twat_cache.binding import BadCall
@@ -20,6 +18,7 @@ from twat_cache.wrapper import Engine, attach
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import Callable, Hashable
     from typing import Any
 
@@ -50,10 +49,17 @@ class AsyncEngine(Engine):
         )
 
     async def first(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """The stub's first call: open the cache (in a worker thread: it may touch the disk)."""
-        if self.opened is None:
-            await asyncio.to_thread(self.open, is_async=True)
+        """The stub's first call: open the cache, then answer the call."""
+        await self.aopen()
         return await self.call(args, kwargs)
+
+    async def aopen(self) -> None:
+        """Open the cache: in a worker thread when it keeps files (opening touches the disk)."""
+        if self.opened is None:
+            if self.state.record.folder is None:
+                self.open(is_async=True)
+            else:
+                await _to_thread(self.open, is_async=True)
 
     def opened_hook(self, opened: Opened) -> None:
         """Route the stub straight to `call` from now on."""
@@ -71,6 +77,7 @@ class AsyncEngine(Engine):
 
     async def aread(self, skey: Hashable) -> Any:
         """A store read (fresh values): memory directly, async stores awaited, I/O in a thread."""
+
         store = self._store()
         try:
             if isinstance(store, AsyncStore):
@@ -79,7 +86,7 @@ class AsyncEngine(Engine):
                     return value
                 return await store.aget(skey, MISS)
             if store.blocking:
-                return await asyncio.to_thread(store.get, skey, MISS)
+                return await _to_thread(store.get, skey, MISS)
             return store.get(skey, MISS)
         except Exception as exc:
             self.state.read_failed(exc)
@@ -87,12 +94,13 @@ class AsyncEngine(Engine):
 
     async def awrite(self, skey: Hashable, value: Any) -> None:
         """A store write, off the loop like `read`; failures are logged once."""
+
         store = self._store()
         try:
             if isinstance(store, AsyncStore):
                 await store.aset(skey, value)
             elif store.blocking:
-                await asyncio.to_thread(store.set, skey, value)
+                await _to_thread(store.set, skey, value)
             else:
                 store.set(skey, value)
         except Exception as exc:
@@ -100,8 +108,9 @@ class AsyncEngine(Engine):
 
     async def alookup_stale(self, skey: Hashable) -> tuple[Any, bool]:
         """(value, fresh) through the stale window, off the loop for blocking stores."""
+
         if self._store().blocking:
-            return await asyncio.to_thread(self.lookup_stale, skey)
+            return await _to_thread(self.lookup_stale, skey)
         return self.lookup_stale(skey)
 
     def _store(self) -> Store:
@@ -210,6 +219,9 @@ class AsyncEngine(Engine):
             self.end_refresh(skey)
 
     def _spawn(self, coro: Any) -> None:
+        """Run `coro` as a background task, kept referenced until it ends."""
+        import asyncio  # noqa: PLC0415
+
         task = asyncio.ensure_future(coro)
         self._background.add(task)  # a reference, so the task is not collected mid-flight
         task.add_done_callback(self._background.discard)
@@ -218,8 +230,7 @@ class AsyncEngine(Engine):
 
     async def cache_get(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The cached value of one call; KeyError when there is none."""
-        if self.opened is None:
-            await asyncio.to_thread(self.open, is_async=True)
+        await self.aopen()
         key, skey = self.keys(args, kwargs)
         opened = self.opened
         assert opened is not None
@@ -234,22 +245,21 @@ class AsyncEngine(Engine):
 
     async def cache_set(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Store `value` as the result of one call (unconditionally)."""
-        if self.opened is None:
-            await asyncio.to_thread(self.open, is_async=True)
+
+        await self.aopen()
         key, skey = self.keys(args, kwargs)
         store = self._store()
         if isinstance(store, AsyncStore):
             await store.aset(skey, value)
         elif store.blocking:
-            await asyncio.to_thread(store.set, skey, value)
+            await _to_thread(store.set, skey, value)
         else:
             store.set(skey, value)
         self.fill_front(key, value)
 
     async def cache_refresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Compute one call again, store it (`cache_if` applies) and return it."""
-        if self.opened is None:
-            await asyncio.to_thread(self.open, is_async=True)
+        await self.aopen()
         key, skey = self.keys(args, kwargs)
         value, _ = await self.flights.run(
             skey, lambda: self.compute(key, skey, args, kwargs), self.timeout
@@ -279,6 +289,13 @@ def build_async(func: Callable[..., Any], state: CacheState, params: Params) -> 
     cache_refresh.__doc__ = "Compute one call again, store it and return it (awaitable)."
     wrapper.__dict__.update(cache_get=cache_get, cache_set=cache_set, cache_refresh=cache_refresh)
     return wrapper
+
+
+async def _to_thread(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+    """`asyncio.to_thread` (asyncio is imported when a coroutine first needs a thread)."""
+    import asyncio  # noqa: PLC0415
+
+    return await asyncio.to_thread(func, *args, **kwargs)
 
 
 async def _unset(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # pragma: no cover

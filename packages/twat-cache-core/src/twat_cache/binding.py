@@ -196,6 +196,9 @@ class KeyMaker:
         if nargs > npos and not p.varargs:
             raise BadCall
         rest = list(kwnames)
+        for index in range(p.posonly, min(nargs, npos)):
+            if p.positional[index] in rest:  # given by position and by keyword
+                raise BadCall
         out: list[tuple[str, Source]] = [(p.positional[i], ("a", i)) for i in range(min(nargs, npos))]
         for index, name in enumerate(p.positional[nargs:], start=nargs):
             if name in rest and index >= p.posonly:

@@ -23,6 +23,9 @@ __all__ = ["CLOSEST", "Choice", "chain", "chain_name", "choose", "steps"]
 Step = tuple[str, str]  # (backend name, kind its store is opened as)
 
 MEMORY_CHAINS = ("mcache", "ucache")
+#: Chains whose backends persist: a policy none of them honours moves to the closest one
+#: rather than to memory (a disk cache stays on disk).
+PERSISTENT_CHAINS = ("bcache", "bcache-dir", "fcache", "ucache-persistent")
 #: The built-in backend every chain ends at (registered like a plugin, by the core itself).
 LAST: Step = ("functools", "memory")
 #: For a policy no backend of a persistent chain honours: the policies to try instead, in order.
@@ -153,7 +156,7 @@ def choose(
         live_fallback = [LAST]  # functools is built in; only a broken environment gets here
     policy = config.policy
     pick = next((s for s in live_primary if usable[s[0]].honours(policy)), None)
-    if pick is None and live_primary and name not in MEMORY_CHAINS:
+    if pick is None and live_primary and name in PERSISTENT_CHAINS:
         for closer in CLOSEST.get(policy, ()):
             pick = next((s for s in live_primary if usable[s[0]].honours(closer)), None)
             if pick is not None:

@@ -20,7 +20,11 @@ import sys
 import threading
 
 from twat_cache._log import logger
+from twat_cache.record import CacheRecord
 from twat_cache.spec import BackendSpec
+
+#: The older name of what a store is opened with (`CacheRecord`).
+StoreContext = CacheRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -28,7 +32,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from twat_cache.config import CacheConfig
-    from twat_cache.record import CacheRecord
     from twat_cache.store import Store
 
 GROUP = "twat_cache.backends"
@@ -38,6 +41,7 @@ __all__ = [
     "FAMILY",
     "GROUP",
     "Registry",
+    "StoreContext",
     "discover",
     "family",
     "install_hint",

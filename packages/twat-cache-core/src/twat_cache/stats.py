@@ -33,6 +33,7 @@ def register(state: CacheState, func: Any) -> str:
     Two different functions with the same namespace in the same folder would share entries,
     so that is logged as a warning.
     """
+    shared = False
     with _lock:
         name = state.name
         n = 2
@@ -40,30 +41,39 @@ def register(state: CacheState, func: Any) -> str:
             name = f"{state.name}#{n}"
             n += 1
         state.name = name
-        _caches[name] = weakref.ref(state, lambda _ref, name=name: _forget(name, _ref))
+        _caches[name] = weakref.ref(state)
         folder = state.record.folder
         if folder is not None:
             slot = (str(folder), state.record.namespace)
             previous = _owners.get(slot)
             other = previous() if previous is not None else None
-            if other is not None and other is not func:
-                logger.warning(
-                    "two different functions use namespace %r in folder %s; "
-                    "they will share cache entries",
-                    state.record.namespace,
-                    folder,
-                )
+            shared = other is not None and other is not func
             try:  # noqa: SIM105  (contextlib is kept off `import twat_cache`)
                 _owners[slot] = weakref.ref(func)
             except TypeError:  # callables without weakref support are not tracked
                 pass
-        return name
+        if len(_caches) > _sweep_at[0]:
+            _sweep()
+    if shared:  # logged outside the lock: logging may run a collection, and callbacks
+        logger.warning(
+            "two different functions use namespace %r in folder %s; they will share cache entries",
+            state.record.namespace,
+            folder,
+        )
+    return name
 
 
-def _forget(name: str, ref: weakref.ref[CacheState]) -> None:
-    with _lock:
-        if _caches.get(name) is ref:
-            del _caches[name]
+# Dead entries are swept when the registry has doubled since the last sweep (no weakref
+# callbacks: one running during a collection inside `register` would need the lock it holds).
+_sweep_at = [64]
+
+
+def _sweep() -> None:
+    for name in [n for n, ref in _caches.items() if ref() is None]:
+        del _caches[name]
+    for slot in [s for s, ref in _owners.items() if ref() is None]:
+        del _owners[slot]
+    _sweep_at[0] = max(64, 2 * len(_caches))
 
 
 def live_states() -> list[CacheState]:

@@ -28,7 +28,20 @@ from twat_cache.spec import BackendSpec
 from twat_cache.store import MISS, AsyncStore, Store
 from twat_cache.ttl import TTLStore
 
-__all__ = ["FakeClock", "StoreContract"]
+__all__ = ["FakeClock", "StoreContract", "store_of"]
+
+
+def store_of(cached: Any) -> Store:
+    """The store behind a decorated function (opened if it was not yet), for tests and tools.
+
+    Layers the core adds (its TTL layer) are included; `.inner` reaches the backend's own
+    store under a TTL layer.
+    """
+    engine = getattr(cached, "_twat_cache_engine", None)
+    if engine is None:
+        raise TypeError(f"{cached!r} is not a function decorated by twat_cache")
+    store: Store = engine.open().store
+    return store
 
 
 class FakeClock:

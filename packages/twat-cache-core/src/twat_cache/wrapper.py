@@ -79,7 +79,7 @@ class Engine:
         self._open_lock = threading.RLock()
         # memory caches of methods: the keys of each live instance, dropped when it dies
         self._instances: dict[Any, list[Hashable]] = {}
-        self._instances_lock = threading.Lock()
+        self._instances_lock = threading.RLock()  # finalizers may run inside it (a collection)
         self._refreshing: set[Hashable] = set()
         self._refreshing_lock = threading.Lock()
         reset_after_fork(self)
@@ -242,7 +242,7 @@ class Engine:
     def _after_fork(self) -> None:
         """In a forked child: fresh locks; the stores reopen their connections."""
         self._open_lock = threading.RLock()
-        self._instances_lock = threading.Lock()
+        self._instances_lock = threading.RLock()  # finalizers may run inside it (a collection)
         self._refreshing_lock = threading.Lock()
         self._refreshing = set()
         opened = self.opened
@@ -594,6 +594,7 @@ def attach(wrapper: Callable[..., Any], func: Callable[..., Any], engine: Engine
     attrs["cache_clear"] = cache_clear
     attrs["clear"] = cache_clear
     attrs["cache_delete"] = cache_delete
+    attrs["_twat_cache_engine"] = engine  # for twat_cache.testing.store_of and the command
 
 
 def build(func: Callable[..., Any], state: CacheState, params: Params) -> Callable[..., Any]:
