@@ -418,12 +418,40 @@ class ServerProcess:
             raise RuntimeError(f"{self.kind} on port {self.port} is not running")
         self.proc.send_signal(signal.SIGSTOP)
         self.frozen = True
+        # The signal is delivered asynchronously: without this wait, a request sent right away
+        # may still be answered by a (memcached) worker thread that has not stopped yet.
+        self._wait_stopped(True)
 
     def thaw(self) -> None:
         """SIGCONT: a frozen server carries on (no-op when it is not frozen)."""
         if self.proc is not None and self.frozen:
             self.proc.send_signal(signal.SIGCONT)
+            self._wait_stopped(False)
         self.frozen = False
+
+    def _wait_stopped(self, stopped: bool, timeout: float = 5.0) -> None:
+        """Wait until every thread of the process is (or no longer is) stopped; Linux only."""
+        proc = self.proc
+        if proc is None or not os.path.isdir(f"/proc/{proc.pid}/task"):
+            return
+        deadline = time.monotonic() + timeout
+        while self._all_threads_stopped(proc.pid) != stopped:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return
+            time.sleep(0.001)
+
+    @staticmethod
+    def _all_threads_stopped(pid: int) -> bool:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+            states = []
+            for tid in tasks:
+                with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii") as f:
+                    # "pid (comm) S ...": the state follows the last ")"
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except (OSError, IndexError):
+            return False
+        return all(state in ("T", "t") for state in states)
 
     @contextlib.contextmanager
     def frozen_for(self) -> Iterator[None]:
