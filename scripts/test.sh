@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/bootstrap.sh
-bash scripts/ensure-redis.sh   # the redis tests start their own redis-server on 127.0.0.1
+bash scripts/ensure-servers.sh   # the network tests start their own servers on 127.0.0.1
 $NOX "$@"

@@ -8,6 +8,26 @@ from pathlib import Path
 
 import pytest
 
+# The real-server fixtures (Redis, Redis Cluster, Sentinel, memcached), for every test module.
+from servers import (  # noqa: F401
+    STARTUPS,
+    memcached_pool,
+    memcached_pool_url,
+    memcached_server,
+    memcached_url,
+    private_memcached,
+    private_redis,
+    private_redis_cluster,
+    private_redis_sentinel,
+    redis_cluster,
+    redis_cluster_url,
+    redis_sentinel,
+    redis_sentinel_url,
+    redis_server,
+    redis_url,
+    servers,
+)
+
 
 @pytest.fixture(autouse=True)
 def cache_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -36,3 +56,18 @@ def pytest_configure(config: pytest.Config) -> None:
     import tempfile
 
     os.environ["TWAT_CACHE_DIR"] = tempfile.mkdtemp(prefix="twat-cache-tests-")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Report how long the test servers took to start (informational, never asserted)."""
+    if not STARTUPS:
+        return
+    by_kind: dict[str, list[float]] = {}
+    for kind, seconds in STARTUPS:
+        by_kind.setdefault(kind, []).append(seconds)
+    terminalreporter.section("test server start-up")
+    for kind, times in sorted(by_kind.items()):
+        terminalreporter.write_line(
+            f"{kind}: {len(times)} start(s), min {min(times):.3f} s, "
+            f"mean {sum(times) / len(times):.3f} s, max {max(times):.3f} s"
+        )

@@ -1,11 +1,10 @@
-"""The Redis backend against a real redis-server (tests/redis_server.py starts it).
+"""The Redis backend against a real redis-server (tests/servers.py starts it).
 
 Counts calls, never times them. Subprocess tests share TWAT_CACHE_DIR (hence the HMAC secret)
 and TWAT_CACHE_REDIS_URL with the parent, as processes on several hosts would share
 TWAT_CACHE_SECRET and the server.
 """
 
-# ruff: noqa: F811  (the fixtures imported from redis_server are test arguments)
 from __future__ import annotations
 
 import asyncio
@@ -21,8 +20,8 @@ from typing import Any
 import pytest
 
 from conftest import needs
+from servers import RedisServer
 from twat_cache.testing import store_of
-from redis_server import RedisServer, private_redis, redis_server, redis_url  # noqa: F401
 
 pytestmark = needs("redis")
 
