@@ -39,12 +39,20 @@ if TYPE_CHECKING:
     from twat_cache._types import CachedFunction
 
 
+#: The module paths of the original plan (DESIGN §8), loaded on first use, never on import.
+_MIGRATION_MODULES = ("cache", "exceptions", "type_defs", "utils")
+
+
 def __getattr__(name: str) -> object:
     # `CachedFunction` is a typing Protocol: loading it on first use keeps `typing` off import.
     if name == "CachedFunction":
         from twat_cache._types import CachedFunction  # noqa: PLC0415
 
         return CachedFunction
+    if name in _MIGRATION_MODULES:
+        from importlib import import_module  # noqa: PLC0415
+
+        return import_module(f"twat_cache.{name}")
     raise AttributeError(f"module 'twat_cache' has no attribute {name!r}")
 
 
