@@ -19,6 +19,7 @@ Run by `nox -s bootstrap`; standard library only, so any Python 3.10+ can run it
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -48,45 +49,80 @@ def check(condition: bool, message: str, detail: str = "") -> None:
     print(f"ok  {message}", flush=True)
 
 
-def base_interpreter() -> tuple[Path, Path, Path]:
-    """The base installation's binary, standard library folder and site-packages folder."""
+def base_interpreter() -> tuple[Path, Path]:
+    """The base installation's binary and its standard library folder."""
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     binary = Path(getattr(sys, "_base_executable", "") or sys.executable).resolve()
     if not binary.name.startswith("python"):
         binary = Path(sys.base_prefix) / "bin" / f"python{version}"
-    stdlib = Path(sysconfig.get_path("stdlib"))
-    purelib = Path(sysconfig.get_path("purelib", vars={"base": sys.base_prefix}))
-    return binary, stdlib, purelib
+    return binary, Path(sysconfig.get_path("stdlib"))
+
+
+def ask(python: Path, code: str) -> str:
+    """What `python -I -c code` prints (isolated: no user site, no PYTHON* variables)."""
+    return subprocess.run(
+        [str(python), "-I", "-c", code], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def base_pip(binary: Path) -> list[Path]:
+    """The base installation's pip: the package and its dist-info, wherever it lives.
+
+    pyenv's and python.org's builds keep it in site-packages; Debian's in dist-packages.
+    """
+    try:
+        parent = Path(ask(binary, "import os, pip; print(os.path.dirname(pip.__path__[0]))"))
+    except subprocess.CalledProcessError:
+        return []
+    return [
+        p
+        for p in parent.glob("pip*")
+        if p.name == "pip" or (p.name.startswith("pip-") and p.name.endswith(".dist-info"))
+    ]
+
+
+def site_folder(python: Path, prefix: Path) -> Path:
+    """The first site-packages folder of `python` inside `prefix` (created if missing)."""
+    for folder in json.loads(
+        ask(python, "import json, site; print(json.dumps(site.getsitepackages()))")
+    ):
+        if Path(folder).is_relative_to(prefix):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            return Path(folder)
+    raise SystemExit(f"FAILED: no site-packages folder of {python} inside {prefix}")
 
 
 def build_pep668_python(dest: Path, variant: str) -> Path:
-    """A copy of the base interpreter whose environment is externally managed (PEP 668)."""
-    binary, stdlib, purelib = base_interpreter()
+    """A copy of the base interpreter whose environment is externally managed (PEP 668).
+
+    The binary is copied (its folder decides the prefix), the standard library linked entry by
+    entry (less what the variant leaves out), pip linked into its site-packages, and the
+    `EXTERNALLY-MANAGED` marker written into its standard library folder, where pip looks.
+    """
+    binary, stdlib = base_interpreter()
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     bindir = dest / "bin"
     libdir = dest / "lib" / f"python{version}"
     bindir.mkdir(parents=True)
     libdir.mkdir(parents=True)
     python = bindir / f"python{version}"
-    shutil.copy2(binary, python)  # a copy, not a link: the prefix is found from its folder
+    shutil.copy2(binary, python)
     for alias in ("python3", "python"):
         (bindir / alias).symlink_to(python.name)
     for lib in Path(sys.base_prefix, "lib").glob("libpython*"):  # for an $ORIGIN run path
         (dest / "lib" / lib.name).symlink_to(lib)
     for entry in stdlib.iterdir():
         if entry.name in {"site-packages", "dist-packages", "EXTERNALLY-MANAGED"}:
-            continue  # our own site-packages and marker come below, never the base's
+            continue  # its own site-packages and marker come below, never the base's
         if entry.name in LEFT_OUT[variant]:
             continue
         (libdir / entry.name).symlink_to(entry)
-    site = libdir / "site-packages"
-    site.mkdir()
-    pips = [p for p in purelib.glob("pip*") if p.name == "pip" or p.name.startswith("pip-")]
-    if pips:
-        for entry in pips:
-            (site / entry.name).symlink_to(entry)
-    else:  # no pip to link: install the bundled one before the environment gets locked
-        subprocess.run([str(python), "-m", "ensurepip", "--default-pip"], check=True)
+    site = site_folder(python, dest)
+    pips = base_pip(binary)
+    if not pips:
+        raise SystemExit(f"FAILED: {binary} has no pip to give the test interpreter")
+    for entry in pips:
+        (site / entry.name).symlink_to(entry)
     (libdir / "EXTERNALLY-MANAGED").write_text(MARKER)
     return python
 
@@ -154,7 +190,8 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> tuple
 
 
 def site_entries(python: Path) -> set[str]:
-    return {p.name for p in (python.parent.parent / "lib").glob("python*/site-packages/*")}
+    prefix = python.parent.parent
+    return {str(p.relative_to(prefix)) for p in prefix.rglob("*-packages/*")}
 
 
 def check_variant(variant: str, base: Path, timeout: float) -> None:
