@@ -122,6 +122,20 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def wheels(session: nox.Session) -> None:
-    """Build every wheel and sdist, then install them into fresh environments and check them."""
+    """Build every wheel and sdist into dist/, check them in fresh environments, run the README.
+
+    The README's install commands (from the folders and from the wheels) run as written.
+    """
     uv = shutil.which("uv") or os.path.join(os.path.dirname(sys.executable), "uv")
-    session.run("python", "scripts/check_wheels.py", "--uv", uv, external=True)
+    session.run("python", "scripts/check_wheels.py", "--uv", uv, *session.posargs, external=True)
+
+
+@nox.session(python=PYTHON)
+def bootstrap(session: nox.Session) -> None:
+    """The README's demo command on a Python that refuses `pip install` (PEP 668).
+
+    On a copy of this checkout, with no uv and no nox on PATH, for each way bootstrap.sh has
+    (a venv; a venv without ensurepip; no venv module at all). See scripts/check_bootstrap.py.
+    """
+    args = session.posargs or ["--variant", "all"]
+    session.run("python", "scripts/check_bootstrap.py", *args)

@@ -43,6 +43,10 @@ if TYPE_CHECKING:
     from twat_cache.instrument import instrument
 
 
+#: The module paths of the original plan (DESIGN §8), loaded on first use, never on import.
+_MIGRATION_MODULES = ("cache", "exceptions", "type_defs", "utils")
+
+
 def __getattr__(name: str) -> object:
     # Loaded on first use: `CachedFunction` is a typing Protocol (typing costs ~7 ms), and
     # `instrument` imports OpenTelemetry when it is installed.
@@ -54,6 +58,10 @@ def __getattr__(name: str) -> object:
         from twat_cache.instrument import instrument  # noqa: PLC0415
 
         return instrument
+    if name in _MIGRATION_MODULES:
+        from importlib import import_module  # noqa: PLC0415
+
+        return import_module(f"twat_cache.{name}")
     raise AttributeError(f"module 'twat_cache' has no attribute {name!r}")
 
 

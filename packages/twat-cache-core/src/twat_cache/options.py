@@ -13,6 +13,7 @@ import math
 import os
 
 from twat_cache._frozen import Frozen
+from twat_cache.errors import TwatCacheError
 from twat_cache.spec import KINDS, POLICIES
 
 TYPE_CHECKING = False
@@ -25,12 +26,12 @@ __all__ = ["ALIASES", "OPTIONS", "ConfigurationError", "Option"]
 MMAP_MODES = ("r", "r+", "w+", "c")
 
 
-class TwatCacheError(Exception):
-    """Base class of twat-cache's own errors."""
-
-
 class ConfigurationError(TwatCacheError, ValueError):
-    """A bad option: names the option, what was wrong and what is allowed."""
+    """A bad option: names the option, what was wrong and what is allowed.
+
+    Also a `ValueError`, the exception the decorators and `create_cache_config` document for
+    a bad value, so either `except` clause works.
+    """
 
 
 class Option(Frozen):

@@ -20,6 +20,7 @@ import sys
 import threading
 
 from twat_cache._log import logger
+from twat_cache.errors import TwatCacheError
 from twat_cache.record import CacheRecord
 from twat_cache.spec import BackendSpec
 
@@ -39,6 +40,7 @@ FAMILY = "twat_cache.family"
 
 __all__ = [
     "FAMILY",
+    "EngineNotAvailableError",
     "GROUP",
     "Registry",
     "StoreContext",
@@ -49,7 +51,16 @@ __all__ = [
     "is_usable",
     "leads",
     "open_store",
+    "require",
 ]
+
+class EngineNotAvailableError(TwatCacheError):
+    """A backend required by name cannot be used: its plugin or its library is not installed.
+
+    Raised where falling back to another backend is not an option (reopening a cache folder
+    written by that backend); the decorators warn and fall back instead.
+    """
+
 
 #: (entry name, "module:attr", distribution) for each entry of a group
 Entry = tuple[str, str, str]
@@ -274,6 +285,22 @@ def is_usable(spec: BackendSpec) -> bool:
 def known_names() -> list[str]:
     """Backend names `preferred_engine` accepts: installed plugins and this project's family."""
     return sorted(set(discover()) | set(family()))
+
+
+def require(name: str) -> BackendSpec:
+    """The spec of installed, usable backend `name`; `EngineNotAvailableError` otherwise."""
+    spec = discover().get(name)
+    if spec is None:
+        hint = install_hint(name)
+        raise EngineNotAvailableError(
+            f"backend {name!r} is not installed" + (f" ({hint})" if hint else "")
+        )
+    if not is_usable(spec):
+        raise EngineNotAvailableError(
+            f"backend {name!r} is registered but its library ({', '.join(spec.requires)}) "
+            "cannot be imported"
+        )
+    return spec
 
 
 def install_hint(name: str) -> str:
