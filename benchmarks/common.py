@@ -7,10 +7,8 @@ same filesystem as twat-cache's own caches, which sit in their default place und
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import os
-import shutil
 import tempfile
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -30,10 +28,11 @@ def named(func: F, name: str) -> F:
 
 
 def scratch(label: str) -> str:
-    """A new empty folder for a raw library's cache (removed at exit)."""
-    path = tempfile.mkdtemp(prefix=f"raw-{label}-")
-    atexit.register(shutil.rmtree, path, True)
-    return path
+    """A new empty folder for a raw library's cache, under the temporary HOME of the run.
+
+    `run.py` removes that HOME, and everything in it, once the run is over.
+    """
+    return tempfile.mkdtemp(prefix=f"raw-{label}-")
 
 
 def size_label(n: int) -> str:

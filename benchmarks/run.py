@@ -161,7 +161,7 @@ def _markdown(results: list[Result], env_line: str, method: str, took: float) ->
         f"{env_line}.  \n"
         "Measured as a user runs: a fresh temporary HOME (the XDG folders inside it), no "
         "`TWAT_CACHE_*` variable, every cache in its default place.  \n"
-        f"{method}; the whole run took {_duration(took)}.\n\n"
+        f"{method}; the measurements took {_duration(took)}.\n\n"
         "`ratio` is ours / theirs (lower is better; `+` rows: ours minus theirs); `bar` is the "
         "limit from DESIGN §4 (`-`: informational). `@N`: the cache holds N entries; `files` "
         "and `disk use` are counted on disk, not timed. Start-up rows (`import`) run fresh "
@@ -257,7 +257,21 @@ def main(argv: list[str] | None = None) -> int:
         cmd = [sys.executable, str(Path(__file__).resolve()), *forwarded, PREPARED, str(home)]
         return subprocess.run(cmd, env=env, check=False).returncode
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        remove(home)
+
+
+def remove(folder: Path) -> None:
+    """Remove the temporary HOME: its fills hold hundreds of thousands of files.
+
+    `rm -rf` unlinks them about a third faster than `shutil.rmtree` (measured here).
+    """
+    started = time.perf_counter()
+    sys.stderr.write(f"removing the temporary HOME {folder} ...\n")
+    rm = shutil.which("rm")
+    if rm is not None and os.name == "posix":
+        subprocess.run([rm, "-rf", "--", str(folder)], check=False)
+    shutil.rmtree(folder, ignore_errors=True)  # whatever is left, and elsewhere
+    sys.stderr.write(f"removed in {time.perf_counter() - started:.1f} s\n")
 
 
 if __name__ == "__main__":
