@@ -214,6 +214,7 @@ def _scale_rows(quick: bool) -> list[Comparison]:
                 group="disk",
                 theirs_doc="the same decorator's hit on a cache holding 1 entry",
                 setup=grow,
+                repeat=False,  # the fill grows after this row
             ),
             Comparison(
                 name=f"bcache hit @{label}",
@@ -223,6 +224,7 @@ def _scale_rows(quick: bool) -> list[Comparison]:
                 bar=1.0,
                 group="disk",
                 setup=grow,
+                repeat=False,
             ),
         ]
 
@@ -236,6 +238,7 @@ def _scale_rows(quick: bool) -> list[Comparison]:
             group="disk",
             setup=functools.partial(fill.grow_to, n),
             number=stores,
+            repeat=False,
         )
 
     def files() -> tuple[float, float]:

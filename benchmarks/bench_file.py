@@ -114,6 +114,7 @@ def _scale_rows(quick: bool) -> list[Comparison]:
                 group="file",
                 theirs_doc="the same decorator's hit on a cache holding 1 entry",
                 setup=grow,
+                repeat=False,  # the fill grows after this row
             )
         )
         rows.append(
@@ -125,6 +126,7 @@ def _scale_rows(quick: bool) -> list[Comparison]:
                 bar=0.5,
                 group="file",
                 setup=grow,
+                repeat=False,
             )
         )
     return rows

@@ -81,6 +81,7 @@ class Comparison:
     limit: float | None = None  # max allowed ours - theirs, in `unit` (instead of `bar`)
     skip: str = ""  # why the row is not measured here ("not available", "no server")
     margin: bool = False  # show ours - theirs rather than the ratio (set by a `limit` too)
+    repeat: bool = True  # may be measured again later (False: a fill it needs grows after it)
 
     @staticmethod
     def untimed(
@@ -218,21 +219,23 @@ def measure(
     slices: int = SLICES,
     slice_seconds: float = SLICE_SECONDS,
     loop: asyncio.AbstractEventLoop | None = None,
+    setup: bool = True,
 ) -> Result:
     """Time both sides of `comparison` in `slices` interleaved slices; min per operation of each.
 
     The two sides alternate which goes first, so drifts (CPU frequency, a neighbour's load)
     touch both alike. With `number` set both sides run exactly that many calls per slice (rows
     whose every call changes the cache, such as stores of new keys, then grow both caches
-    alike). `setup` runs first; an untimed row returns its `figures`. Exceptions from either
-    side are caught and reported in `Result.error`; a skipped row is not run at all.
+    alike). `setup` runs first (unless `setup=False`: a second pass); an untimed row returns
+    its `figures`. Exceptions from either side are caught and reported in `Result.error`; a
+    skipped row is not run at all.
     """
     started = time.perf_counter()
     if comparison.skip:
         return Result(comparison, math.nan, math.nan, 0)
     own_loop = None
     try:
-        if comparison.setup is not None:
+        if setup and comparison.setup is not None:
             comparison.setup()
         if comparison.figures is not None:
             ours, theirs = comparison.figures()
@@ -290,24 +293,76 @@ def measure(
             own_loop.close()
 
 
+def _merge(first: Result, again: Result) -> Result:
+    """Two passes of one row as one: each side's minimum over both."""
+    if first.error or again.error:
+        return first if first.error else again
+    return Result(
+        first.comparison,
+        min(first.ours, again.ours),
+        min(first.theirs, again.theirs),
+        first.slices + again.slices,
+        seconds=first.seconds + again.seconds,
+    )
+
+
 def measure_all(
     comparisons: Iterable[Comparison],
     *,
     slices: int = SLICES,
     slice_seconds: float = SLICE_SECONDS,
-    report: Callable[[Result], object] | None = None,
+    passes: int = 1,
+    gap: float = 2.0,
+    report: Callable[[Result, int], object] | None = None,
 ) -> list[Result]:
-    """Measure every comparison in order (async ones share one event loop); `report` each."""
+    """Measure every comparison in order (async ones share one event loop); `report` each.
+
+    With `passes` > 1 every timed row is measured again and each side keeps its minimum over
+    the passes: on a shared machine a burst of load can cover one whole row (tenths of a
+    second) and inflate one side, but rarely the same row twice. Rows that can be measured
+    again as they were (`repeat`) get their next pass after all the other rows, minutes
+    later; the others (a fill they need grows after them) right away, after a pause of `gap`
+    seconds. `report(result, pass_number)` is called after each measurement.
+    """
     loop: asyncio.AbstractEventLoop | None = None
     results = []
+
+    def timed(result: Result) -> bool:
+        comp = result.comparison
+        return comp.figures is None and not comp.skip and not result.error
+
     try:
         for comparison in comparisons:
             if comparison.async_ and loop is None:
                 loop = asyncio.new_event_loop()
             result = measure(comparison, slices=slices, slice_seconds=slice_seconds, loop=loop)
-            results.append(result)
             if report is not None:
-                report(result)
+                report(result, 1)
+            for number in range(2, passes + 1) if not comparison.repeat else ():
+                if not timed(result):
+                    break
+                time.sleep(gap)
+                again = measure(
+                    comparison, slices=slices, slice_seconds=slice_seconds, loop=loop, setup=False
+                )
+                result = _merge(result, again)
+                if report is not None:
+                    report(result, number)
+            results.append(result)
+        for number in range(2, passes + 1):
+            for i, first in enumerate(results):
+                if not first.comparison.repeat or not timed(first):
+                    continue
+                again = measure(
+                    first.comparison,
+                    slices=slices,
+                    slice_seconds=slice_seconds,
+                    loop=loop,
+                    setup=False,
+                )
+                results[i] = _merge(first, again)
+                if report is not None:
+                    report(results[i], number)
     finally:
         if loop is not None:
             loop.close()

@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -49,6 +50,8 @@ from harness import (  # noqa: E402
 
 #: The order of the groups in the table (modules not listed come after, by name).
 ORDER = ("memory", "disk", "file", "async", "network", "import")
+#: Timed rows measured twice, each side keeping its minimum (see harness.measure_all).
+PASSES = 2
 #: Set in the re-started process: the temporary HOME it measures in.
 PREPARED = "--prepared-home"
 XDG = {
@@ -140,14 +143,18 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {rest} s" if minutes else f"{seconds:.1f} s"
 
 
-def _progress(total: int) -> object:
+def _progress(total: int) -> Callable[[Result, int], None]:
     done = [0]
 
-    def report(result: Result) -> None:
-        done[0] += 1
+    def report(result: Result, number: int) -> None:
         row = cells(result)
+        if number == 1:
+            done[0] += 1
+            where = f"[{done[0]:>2}/{total}]"
+        else:
+            where = f"[pass {number}]"
         sys.stderr.write(
-            f"[{done[0]:>2}/{total}] {result.comparison.group:<8} {row[0]} vs {row[1]}: "
+            f"{where} {result.comparison.group:<8} {row[0]} vs {row[1]}: "
             f"{row[4]} {row[6]} ({result.seconds:.1f} s)\n"
         )
         sys.stderr.flush()
@@ -189,11 +196,13 @@ def measure_here(args: argparse.Namespace) -> int:
     slices = QUICK_SLICES if args.quick else SLICES
     slice_seconds = QUICK_SLICE_SECONDS if args.quick else SLICE_SECONDS
     comparisons, errors = collect(args.only, quick=args.quick, no_import=args.no_import)
+    passes = 1 if args.quick else PASSES
     results = measure_all(
         comparisons,
         slices=slices,
         slice_seconds=slice_seconds,
-        report=_progress(len(comparisons)),  # type: ignore[arg-type]
+        passes=passes,
+        report=_progress(len(comparisons)),
     )
     took = time.perf_counter() - started
     try:
@@ -201,11 +210,12 @@ def measure_here(args: argparse.Namespace) -> int:
     except Exception as exc:
         env_line = f"(environment unknown: {exc})"
     env_line += f"; load average {load_before} at the start, {_load()} at the end"
-    method = (
-        f"min/min over {slices} interleaved slices of ~{slice_seconds * 1e3:g} ms per side, "
-        "times per operation"
-        + (" (--quick: a smoke test, not a measurement)" if args.quick else "")
-    )
+    method = f"min/min over {slices} interleaved slices of ~{slice_seconds * 1e3:g} ms per side"
+    if passes > 1:
+        method += f", in {passes} passes (minutes apart, or 2 s for rows a later fill changes)"
+    method += ", times per operation"
+    if args.quick:
+        method += " (--quick: a smoke test, not a measurement)"
     sys.stdout.write(
         f"{env_line}\n{method}\nHOME={home} (temporary), no TWAT_CACHE_* variables; "
         f"took {_duration(took)}\n\n{text_table(results)}\n"

@@ -104,6 +104,29 @@ def test_setup_fixed_number_untimed_and_skipped_rows() -> None:
     assert "front hit: n/a, not available" in table
 
 
+def test_second_pass_at_once_or_after_all_rows() -> None:
+    setups: list[str] = []
+    again = harness.Comparison(
+        "again", int, int, "int", None, "smoke", setup=lambda: setups.append("again")
+    )
+    once = harness.Comparison(
+        "once", int, int, "int", None, "smoke", setup=lambda: setups.append("once"), repeat=False
+    )
+    passes: list[tuple[str, int]] = []
+    results = harness.measure_all(
+        [again, once],
+        slices=2,
+        slice_seconds=0.0005,
+        passes=2,
+        gap=0.0,
+        report=lambda r, n: passes.append((r.comparison.name, n)),
+    )
+    assert setups == ["again", "once"]  # a second pass never runs a setup again
+    # A row a later fill would change is measured again at once, the others after all rows.
+    assert passes == [("again", 1), ("once", 1), ("once", 2), ("again", 2)]
+    assert [r.slices for r in results] == [4, 4]
+
+
 @pytest.mark.parametrize("ns", [0.5, 12.3, 4567.0, 8.9e6, 3e9, math.nan])
 def test_format_ns(ns: float) -> None:
     assert harness.format_ns(ns)
