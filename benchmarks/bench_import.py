@@ -6,7 +6,8 @@ scratch `PYTHONPYCACHEPREFIX` (an installed wheel has bytecode; a checkout run u
 `PYTHONDONTWRITEBYTECODE` would be compiled on every start), and the children inherit the
 benchmark's environment: a temporary HOME and no `TWAT_CACHE_*` variable. Every script runs
 once before timing (bytecode written, the secret and the cache folders created, as after a
-user's first run). Each barred row is judged by what its script adds to the one before
+user's first run), and the order of the scripts changes from run to run (one that writes to
+disk slows the next). Each barred row is judged by what its script adds to the one before
 (DESIGN §4):
 
 - `import twat_cache` (core and every plugin installed) over `pass`: at most +30 ms;
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -140,9 +142,14 @@ class ImportProbe:
         def keep(name: str, seconds: float) -> None:
             best[name] = min(best.get(name, math.inf), seconds)
 
+        order = list(paths)
+        shuffle = random.Random(0).shuffle
         for _ in range(self.runs):
-            for name, path in paths.items():
-                wall, phases = printed([sys.executable, path])
+            # A script that writes to disk slows the one after it (dirty pages, checkpoints):
+            # a new order every run keeps that from always charging the same script.
+            shuffle(order)
+            for name in order:
+                wall, phases = printed([sys.executable, paths[name]])
                 keep(name, wall)
                 for i, seconds in enumerate(phases):
                     keep(f"{name}.{i}", seconds)
