@@ -101,7 +101,12 @@ def _package_sources() -> list[str]:
 
 @nox.session(python=PYTHON, default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against the raw libraries, in one run (ratios, min/min of interleaved slices)."""
+    """Benchmarks against the raw libraries, in one run (ratios, min/min of interleaved slices).
+
+    benchmarks/run.py measures in a user's environment (a temporary HOME, no TWAT_CACHE_*
+    variable) and writes benchmarks/results/latest.md and latest.svg. Arguments go to it:
+    `nox -s bench -- --quick` (a smoke test of every row), `-- --only bcache`, `-- --strict`.
+    """
     sync(session, "all")
     session.run("python", "benchmarks/run.py", *session.posargs)
 

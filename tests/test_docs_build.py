@@ -83,11 +83,18 @@ def test_the_benchmark_table_is_included(tmp_path: Path) -> None:
         "# Benchmark results\n\nmachine line unique-env-marker  \n\n"
         "| measure | ratio |\n|---|---|\n| mcache hit vs cachebox.cached | 0.93x-unique-marker |\n"
     )
+    # The chart benchmarks/run.py writes beside it: one SVG without blank lines, inlined.
+    (results / "latest.svg").write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">\n'
+        '<text x="0" y="9">svg_unique_marker *not emphasis*</text>\n</svg>\n'
+    )
     _build(work, tmp_path / "site")
     page = (tmp_path / "site" / "benchmarks" / "index.html").read_text()
     assert "unique-env-marker" in page
     assert "<td>0.93x-unique-marker</td>" in page
     assert "Benchmark results" not in page  # the page has its own title
+    assert '<text x="0" y="9">svg_unique_marker *not emphasis*</text>' in page
+    assert page.index("svg_unique_marker") < page.index("0.93x-unique-marker")
 
 
 def test_the_benchmark_file_still_starts_with_its_title() -> None:
@@ -95,3 +102,11 @@ def test_the_benchmark_file_still_starts_with_its_title() -> None:
     source = (REPO / "benchmarks" / "run.py").read_text()
     assert '"# Benchmark results\\n\\n"' in source
     assert '--8<-- "benchmarks/results/latest.md:3:"' in (DOCS / "benchmarks.md").read_text()
+
+
+def test_the_chart_is_written_beside_the_table_and_shown_above_it() -> None:
+    source = (REPO / "benchmarks" / "run.py").read_text()
+    assert 'with_suffix(".svg")' in source
+    page = (DOCS / "benchmarks.md").read_text()
+    chart = page.index('--8<-- "benchmarks/results/latest.svg"')
+    assert chart < page.index('--8<-- "benchmarks/results/latest.md:3:"')
