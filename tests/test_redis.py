@@ -1,6 +1,6 @@
 """The Redis backend against a real redis-server (tests/redis_server.py starts it).
 
-Counts calls, never times them. Subprocess tests share TWAT_CACHE_DIR (hence the HMAC secret)
+Counts calls, never times them. Subprocess tests share the config folder (hence the HMAC secret)
 and TWAT_CACHE_REDIS_URL with the parent, as processes on several hosts would share
 TWAT_CACHE_SECRET and the server.
 """
@@ -205,7 +205,7 @@ def test_key_layout_and_namespacing(redis_url: str) -> None:
     assert namespace.endswith("test_key_layout_and_namespacing.<locals>.f")
     assert fkey.startswith(f"twat_cache:{namespace}:".encode())
     assert len(fkey) == len(f"twat_cache:{namespace}:") + 64
-    assert raw(redis_url).get(fkey).startswith(b"TWC1")  # the core's sealed envelope
+    assert raw(redis_url).get(fkey).startswith(b"TWC2")  # the core's sealed envelope
     assert len(store_of(f)) == 1
 
 

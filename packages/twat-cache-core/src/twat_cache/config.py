@@ -7,9 +7,9 @@ argument fails where the user wrote it, with the field's name and what is allowe
 from __future__ import annotations
 
 import math
-import os
 
 from twat_cache._frozen import Frozen
+from twat_cache.paths import check_folder_name
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -161,38 +161,6 @@ def known_engines() -> list[str]:
     from twat_cache.registry import discover  # noqa: PLC0415  (registry imports this module)
 
     return sorted(set(OUR_BACKENDS) | set(discover()))
-
-
-def check_folder_name(folder_name: object) -> str | None:
-    """Validate a `folder_name`: a simple name under the cache root, or an absolute path.
-
-    A relative name with `..`, a path separator or a NUL byte is refused, so a folder name can
-    never point outside the cache root by accident. Path objects are accepted and returned as str.
-    """
-    if folder_name is None:
-        return None
-    if isinstance(folder_name, os.PathLike):
-        folder_name = os.fspath(folder_name)
-    if not isinstance(folder_name, str):
-        raise ValueError(f"folder_name: expected a str, a path or None, got {folder_name!r}")
-    if not folder_name or "\x00" in folder_name:
-        raise ValueError(
-            f"folder_name: {folder_name!r} is empty or contains a NUL byte; "
-            "use a simple name like 'my_cache' or an absolute path"
-        )
-    if os.path.isabs(folder_name):
-        return folder_name
-    separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
-    if (
-        folder_name in {".", ".."}
-        or ".." in folder_name
-        or any(s in folder_name for s in separators)
-    ):
-        raise ValueError(
-            f"folder_name: {folder_name!r} is not allowed; use a simple name without "
-            "'..' or path separators (it lives under the cache root), or an absolute path"
-        )
-    return folder_name
 
 
 def _check_maxsize(maxsize: object) -> None:

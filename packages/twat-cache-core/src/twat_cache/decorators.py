@@ -61,12 +61,15 @@ def _open(func: Callable[..., Any], choice: chains.Choice, name: str) -> tuple[A
         folder = get_cache_path(config.folder_name or _default_folder(func))
     context = registry.StoreContext(namespace=namespace, name=name, folder=folder)
     if config.encrypt:
-        from twat_cache.storage import check_encryption  # noqa: PLC0415
+        from twat_cache.envelope import check_encryption  # noqa: PLC0415
 
         check_encryption()
     store = registry.open_store(spec, config, context)
     if folder is not None:
-        write_marker(folder, spec.name, namespace, kind=config.kind, ttl=config.ttl)
+        # `owned`: the names (relative to the folder) the store created, so that clearing
+        # can remove exactly those and nothing the user keeps in the folder.
+        owned = getattr(store, "owned", ())
+        write_marker(folder, spec.name, namespace, kind=config.kind, ttl=config.ttl, names=owned)
     if config.ttl is not None and not spec.native_ttl:
         from twat_cache.store import TTLStore  # noqa: PLC0415
 
