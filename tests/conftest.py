@@ -61,3 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
     os.environ["TWAT_CACHE_DIR"] = tempfile.mkdtemp(prefix="twat-cache-tests-")
     _private_home(Path(tempfile.mkdtemp(prefix="twat-cache-home-")), os.environ.__setitem__)
+    # Subprocesses (many tests start fresh interpreters) keep their bytecode in a temporary
+    # prefix for the session, never in the tree: under PYTHONDONTWRITEBYTECODE each of them
+    # would compile SQLAlchemy and klepto again (over a second each).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="twat-cache-pycache-")
