@@ -27,11 +27,15 @@ class Store(Protocol):
     (honouring the store's own maxsize and, when the backend declares `native_ttl`, the ttl).
     `delete` returns whether an entry was dropped. A store that can serialise computations
     across processes also offers `flight_lock(key)`, a context manager the core holds around
-    re-check, compute and set on a miss. A persistent store may offer `prune() -> int`, which
-    drops expired entries (the `twat-cache prune` command calls it), `close()`, and
-    `clear_all()`, which empties its whole folder whichever function wrote the entries
-    (`clear_cache(folder)` prefers it; without it, the core reopens and clears the stores the
-    folder's marker records).
+    re-check, compute and set on a miss (`twat_cache.locks.StripedLocks.hold`: one lock file
+    per store, entering with False when the caller should compute without waiting). A
+    persistent store may offer `prune() -> int`, which drops expired entries (the `twat-cache
+    prune` command calls it), `close()`, `clear_all()`, which empties its whole folder whichever
+    function wrote the entries (`clear_cache(folder)` prefers it; without it, the core reopens
+    and clears the stores the folder's marker records), and `owned`, the names (paths relative
+    to its folder) it created there: recorded in the folder's marker, they are the only names
+    clearing may remove when the store cannot be reopened. Clearing never removes anything
+    else, and never follows a symlink out of the folder.
     """
 
     native: Any
