@@ -74,6 +74,7 @@ def test_a_function_calling_its_own_key_from_a_child_process_gets_an_answer(
     assert proc.stdout.split() == ["4", "4"]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("backend", DISK)
 def test_lock_files_stay_bounded_through_a_decorated_function(backend, tmp_path):

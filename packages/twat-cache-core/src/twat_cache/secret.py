@@ -47,8 +47,14 @@ _WINDOWS = sys.platform == "win32"
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 _lock = threading.Lock()
-_by_value: dict[str, Secret] = {}
-_by_place: dict[tuple[str | None, ...], Secret] = {}
+#: TWAT_CACHE_SECRET value (str, or bytes as os.environ keeps it on POSIX) -> its Secret
+_by_value: dict[object, Secret] = {}
+#: the variables that decide the config folder -> the key file's Secret
+_by_place: dict[tuple[object, ...], Secret] = {}
+_environ = os.environ
+_RAW_ENV = not _WINDOWS and isinstance(getattr(os.environ, "_data", None), dict)
+#: What decides the config folder where os.environ's own dict is not used (Windows).
+_PLACE = ("XDG_CONFIG_HOME", "HOME", "APPDATA", "USERPROFILE")
 
 
 class Secret:
@@ -116,14 +122,25 @@ def load_secret() -> Secret:
     create (a read-only config folder), a key for this process only is used, with one warning:
     caching keeps working, and other processes simply do not read these entries.
     """
-    environ = os.environ
-    value = environ.get(ENV_SECRET)
-    if value:
-        secret = _by_value.get(value)
-        if secret is None:
-            secret = _from_value(value)
-        return secret
-    place = (environ.get("XDG_CONFIG_HOME"), environ.get("HOME"), environ.get("APPDATA"))
+    if _RAW_ENV:
+        # os.environ's own dict (bytes keys on POSIX): a lookup of a missing variable through
+        # os.environ.get raises and catches KeyError, which would triple the cost of a hit.
+        data = _environ._data  # type: ignore[attr-defined]
+        raw = data.get(b"TWAT_CACHE_SECRET")
+        if raw:
+            secret = _by_value.get(raw)
+            if secret is None:
+                secret = _by_value[raw] = _from_value(os.fsdecode(raw))
+            return secret
+        place: tuple[object, ...] = (data.get(b"XDG_CONFIG_HOME"), data.get(b"HOME"))
+    else:
+        value = _environ.get(ENV_SECRET)
+        if value:
+            secret = _by_value.get(value)
+            if secret is None:
+                secret = _by_value[value] = _from_value(value)
+            return secret
+        place = tuple(_environ.get(name) for name in _PLACE)
     secret = _by_place.get(place)
     if secret is None:
         secret = _from_file(place)
@@ -134,12 +151,10 @@ def _from_value(value: str) -> Secret:
     import hashlib  # noqa: PLC0415
 
     derived = hashlib.sha256(b"twat-cache-secret\x00" + value.encode("utf-8", "surrogatepass"))
-    secret = Secret(derived.digest())
-    with _lock:
-        return _by_value.setdefault(value, secret)
+    return Secret(derived.digest())
 
 
-def _from_file(place: tuple[str | None, ...]) -> Secret:
+def _from_file(place: tuple[object, ...]) -> Secret:
     from twat_cache.paths import config_root_str  # noqa: PLC0415
 
     with _lock:

@@ -452,7 +452,14 @@ class KleptoDirStore(_KleptoStore):
         return len(self._entries())
 
     def _clear(self) -> None:
-        self.native.clear()
+        # Everything in the archive's folder is the archive's: its entries and the temporary
+        # folders of writes in progress or killed. Removed without following a symlink.
+        try:
+            with os.scandir(self.root) as scan:
+                names = [e.name for e in scan if e.name.startswith(_ENTRY)]
+        except FileNotFoundError:
+            return
+        remove_owned(self.root, names)
 
     def close(self) -> None:
         """Nothing to close: a directory archive holds no open handles."""
