@@ -301,6 +301,7 @@ def test_kill_9_of_a_holder_releases_the_stripe(path):
 @pytest.mark.slow
 @pytest.mark.timeout(60)
 @pytest.mark.skipif(not POSIX, reason="fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_a_fork_child_starts_with_no_held_stripes(path):
     lock = StripedLocks(path, timeout=600)
     ctx = multiprocessing.get_context("fork")
