@@ -376,6 +376,46 @@ def test_persists_across_processes(redis_url: str, tmp_path: Path) -> None:
     assert log.read_text().splitlines() == ["computed"]
 
 
+SECRETS = """
+import logging, sys
+logging.basicConfig()
+from pathlib import Path
+from twat_cache import ucache
+
+log = Path(sys.argv[1])
+
+@ucache(preferred_engine="redis")
+def double(x):
+    with log.open("a") as fh:
+        fh.write("computed\\n")
+    return x * 2
+
+print([double(x) for x in range(3)])
+"""
+
+
+@pytest.mark.slow
+def test_processes_with_different_secrets_never_delete_each_others_entries(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "calls.log"
+    outs = []
+    for secret in ("one", "two", "one", "two"):
+        monkeypatch.setenv("TWAT_CACHE_SECRET", secret)
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(SECRETS), str(log)],
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        outs.append(proc)
+    assert {p.stdout for p in outs} == {"[0, 2, 4]\n"}
+    assert len(log.read_text().splitlines()) == 6  # each secret computed once, then hits
+    assert not any("WARNING" in p.stderr for p in outs), [p.stderr for p in outs]
+
+
 FLIGHT = """
 import sys, time
 from pathlib import Path
