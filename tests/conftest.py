@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -31,10 +32,33 @@ from servers import (  # noqa: F401
 
 @pytest.fixture(autouse=True)
 def cache_root(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point TWAT_CACHE_DIR (and the secret's key file) at a fresh temporary folder."""
+    """Point TWAT_CACHE_DIR, and the user's config folder (the secret), at fresh temp folders.
+
+    HOME, XDG_CONFIG_HOME and APPDATA all move, so no test (nor a subprocess it starts) ever
+    reads or writes the real config folder; subprocesses inherit the same secret.
+    """
     root = tmp_path_factory.mktemp("cache_root")
     monkeypatch.setenv("TWAT_CACHE_DIR", str(root))
+    _private_home(tmp_path_factory.mktemp("home"), monkeypatch.setenv)
+    monkeypatch.delenv("TWAT_CACHE_SECRET", raising=False)
+    monkeypatch.delenv("TWAT_CACHE_WAIT_TIMEOUT", raising=False)
     return root
+
+
+def _private_home(home: Path, setenv: Callable[[str, str], object]) -> None:
+    """HOME (and USERPROFILE) at `home`, the config folders inside it."""
+    setenv("HOME", str(home))
+    setenv("USERPROFILE", str(home))
+    setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    setenv("APPDATA", str(home / "AppData" / "Roaming"))
+
+
+@pytest.fixture
+def config_root(cache_root: Path) -> Path:
+    """twat-cache's folder in the (temporary) user config folder: where the secret lives."""
+    from twat_cache.secret import config_root as where
+
+    return where()
 
 
 def has(*modules: str) -> bool:
@@ -56,6 +80,12 @@ def pytest_configure(config: pytest.Config) -> None:
     import tempfile
 
     os.environ["TWAT_CACHE_DIR"] = tempfile.mkdtemp(prefix="twat-cache-tests-")
+    _private_home(Path(tempfile.mkdtemp(prefix="twat-cache-home-")), os.environ.__setitem__)
+    # Subprocesses (many tests start fresh interpreters) keep their bytecode in a temporary
+    # prefix for the session, never in the tree: under PYTHONDONTWRITEBYTECODE each of them
+    # would compile SQLAlchemy and klepto again (over a second each).
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = tempfile.mkdtemp(prefix="twat-cache-pycache-")
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

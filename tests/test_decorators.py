@@ -12,6 +12,7 @@ import pytest
 
 import twat_cache as tc
 from conftest import has
+from twat_cache.paths import write_marker
 
 DECORATORS = [tc.mcache, tc.bcache, tc.fcache, tc.ucache]
 
@@ -268,18 +269,24 @@ def test_clear_cache_clears_memory_caches_and_only_marked_folders(cache_root, tm
     outside.mkdir()
     (outside / "keep.txt").write_text("x")
     marked = tc.get_cache_path("ours")
+    # The marker says a store (of a backend not installed here) made entry.bin; user.txt is
+    # not twat-cache's: clearing removes the one and keeps the other.
+    write_marker(marked, "ghost", "m:f", names=["entry.bin"])
     (marked / "entry.bin").write_bytes(b"x")
+    (marked / "user.txt").write_text("mine")
     tc.clear_cache()
     assert f.cache_info().currsize == 0
     assert (bystander / "keep.txt").exists()
     assert (outside / "keep.txt").exists()
     assert not (marked / "entry.bin").exists()
+    assert (marked / "user.txt").read_text() == "mine"
     assert marked.is_dir()
     tc.clear_cache(str(outside))  # unmarked absolute folder: untouched
     assert (outside / "keep.txt").exists()
     (marked / "entry.bin").write_bytes(b"x")
     tc.clear_cache("ours")
     assert not (marked / "entry.bin").exists()
+    assert (marked / "user.txt").read_text() == "mine"
 
 
 def test_available_backends_describes_installed_and_picks():

@@ -21,6 +21,7 @@ import twat_cache as tc
 from twat_cache.testing import store_of
 from conftest import has, needs
 from test_disk_helpers import backend_params, decorator, rewrite_entries, stored_blobs
+from twat_cache.locks import StripedLocks
 
 pytestmark = pytest.mark.skipif(
     not (has("twat_cache_diskcache") or has("twat_cache_klepto")),
@@ -510,7 +511,8 @@ def test_lock_folder_that_cannot_be_made_still_answers(backend, tmp_path, caplog
     for func in (f, g):
         store = store_of(func)
         store = getattr(store, "inner", store)
-        store.locks = blocker / "locks"  # cannot be created, even by root
+        # a lock file that cannot be created, even by root
+        store.flights = StripedLocks(blocker / "flights.lock", name=store.name)
     with caplog.at_level(logging.WARNING, logger="twat_cache"):
         assert [f(1), f(2), f(1)] == [1, 2, 1]
         assert asyncio.run(g(3)) == 3

@@ -1,6 +1,6 @@
 """The Redis backend against a real redis-server (tests/servers.py starts it).
 
-Counts calls, never times them. Subprocess tests share TWAT_CACHE_DIR (hence the HMAC secret)
+Counts calls, never times them. Subprocess tests share the config folder (hence the HMAC secret)
 and TWAT_CACHE_REDIS_URL with the parent, as processes on several hosts would share
 TWAT_CACHE_SECRET and the server.
 """
@@ -201,7 +201,7 @@ def test_key_layout_and_namespacing(redis_url: str) -> None:
     assert namespace.endswith("test_key_layout_and_namespacing.<locals>.f")
     assert fkey.startswith(f"twat_cache:{namespace}:".encode())
     assert len(fkey) == len(f"twat_cache:{namespace}:") + 64
-    assert raw(redis_url).get(fkey).startswith(b"TWC1")  # the core's sealed envelope
+    assert raw(redis_url).get(fkey).startswith(b"TWC2")  # the core's sealed envelope
     assert len(store_of(f)) == 1
 
 
@@ -373,6 +373,46 @@ def test_persists_across_processes(redis_url: str, tmp_path: Path) -> None:
     assert run_py(PERSIST, str(log)) == "42 redis 0"
     assert run_py(PERSIST, str(log)) == "42 redis 1"
     assert log.read_text().splitlines() == ["computed"]
+
+
+SECRETS = """
+import logging, sys
+logging.basicConfig()
+from pathlib import Path
+from twat_cache import ucache
+
+log = Path(sys.argv[1])
+
+@ucache(preferred_engine="redis")
+def double(x):
+    with log.open("a") as fh:
+        fh.write("computed\\n")
+    return x * 2
+
+print([double(x) for x in range(3)])
+"""
+
+
+@pytest.mark.slow
+def test_processes_with_different_secrets_never_delete_each_others_entries(
+    redis_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "calls.log"
+    outs = []
+    for secret in ("one", "two", "one", "two"):
+        monkeypatch.setenv("TWAT_CACHE_SECRET", secret)
+        proc = subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(SECRETS), str(log)],
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        outs.append(proc)
+    assert {p.stdout for p in outs} == {"[0, 2, 4]\n"}
+    assert len(log.read_text().splitlines()) == 6  # each secret computed once, then hits
+    assert not any("WARNING" in p.stderr for p in outs), [p.stderr for p in outs]
 
 
 FLIGHT = """

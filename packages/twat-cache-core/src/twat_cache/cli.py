@@ -78,11 +78,12 @@ def cache_folders(root: Path) -> list[Path]:
     """Return the marked cache folders under `root`, by name (root first if it has a backend).
 
     Only folders holding twat-cache's marker file count, exactly like `clear_cache`, so the
-    command never reports or touches anything twat-cache did not create.
+    command never reports or touches anything twat-cache did not create. A symbolic link under
+    the root is skipped: its target may be anything, and it is never cleaned through the link.
     """
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and paths.is_marked(p)]
+    found = [p for p in root.iterdir() if not p.is_symlink() and p.is_dir() and paths.is_marked(p)]
     found.sort(key=lambda p: p.name)
     if paths.is_marked(root) and paths.read_marker(root).get("backend"):
         found.insert(0, root)
@@ -165,6 +166,11 @@ def _find_folder(name: str) -> Path:
         folder = paths.resolve_cache_path(name)
     except (TypeError, ValueError) as exc:
         raise CommandError(str(exc)) from exc
+    if folder.is_symlink():
+        raise CommandError(
+            f"{folder} is a symbolic link; twat-cache does not clean through links "
+            "(name the folder it points to instead)"
+        )
     if not folder.is_dir():
         raise CommandError(f"no cache folder {name!r} (looked for {folder})")
     if not paths.is_marked(folder):

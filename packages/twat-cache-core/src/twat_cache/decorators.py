@@ -153,7 +153,7 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
                     "coroutine function's results in memory"
                 )
     if config.encrypt and spec.persistent:
-        from twat_cache.storage import check_encryption  # noqa: PLC0415
+        from twat_cache.envelope import check_encryption  # noqa: PLC0415
 
         check_encryption()
     record = CacheRecord(

@@ -93,7 +93,16 @@ def _open_store(spec: BackendSpec, record: CacheRecord) -> Store:
     if record.folder is not None:
         from twat_cache.paths import write_marker  # noqa: PLC0415
 
-        write_marker(record.folder, spec.name, record.namespace, kind=record.kind, ttl=config.ttl)
+        # `owned`: the names the store created in the folder, the only ones clearing may
+        # remove when the store cannot be reopened (nothing of the user's is ever touched).
+        write_marker(
+            record.folder,
+            spec.name,
+            record.namespace,
+            kind=record.kind,
+            ttl=config.ttl,
+            names=store.owned,
+        )
     if config.ttl is not None and (config.stale is not None or not store.handles_ttl):
         store = TTLStore(store, config.ttl, stale=config.stale or 0.0)
     return store
@@ -129,7 +138,13 @@ def open_cache(state: CacheState, *, is_async: bool) -> Opened:
             record.name,
         )
     front = open_front(record.config) if record.folder is not None and spec.persistent else None
-    salt = record.namespace.encode("utf-8", "surrogatepass") if spec.persistent else None
+    salt = None
+    if spec.persistent:
+        # Keys are salted with the secret's id too: processes with different secrets never
+        # share (so never overwrite, delete or warn about) each other's entries.
+        from twat_cache.secret import load_secret  # noqa: PLC0415
+
+        salt = f"{record.namespace}\x00{load_secret().id}".encode("utf-8", "surrogatepass")
     return Opened(store, front, salt)
 
 

@@ -1,26 +1,123 @@
-"""Where caches live on disk: the cache root, per-cache folders, and their permissions."""
+"""Where caches live on disk: the cache root, `folder_name` validation, private folders, markers.
+
+Rules (DESIGN §3 "Files and folders"): a folder twat-cache creates is 0o700; a folder that
+already existed keeps its mode and owner (`private_dir` never chmods it). `folder_name` may not
+be the filesystem root, the home folder, or a folder that contains the cache root or the config
+root (where the secret lives). Every folder twat-cache uses holds its marker file, which also
+records the names each store created there, so clearing removes those and nothing else.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 
-
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from pathlib import Path
 
-#: A file in every folder twat-cache created; `clear_cache` only ever removes marked folders.
+#: A file in every folder twat-cache uses; `clear_cache` only ever clears marked folders.
 MARKER = ".twat_cache"
+#: Prefix of twat-cache's temporary files (atomic writes); a killed writer's leftovers match it.
+TMP_PREFIX = ".twat_cache.tmp-"
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
+
+_WINDOWS = sys.platform == "win32"
+
+
+def _home() -> str:
+    return os.path.expanduser("~")
+
+
+def cache_root_str() -> str:
+    """The cache root as a string (no `pathlib`): see `cache_root`."""
+    env = os.environ.get("TWAT_CACHE_DIR")
+    if env:
+        return os.path.expanduser(env)
+    if _WINDOWS:
+        base = os.environ.get("LOCALAPPDATA") or os.path.join(_home(), "AppData", "Local")
+    elif sys.platform == "darwin":
+        base = os.path.join(_home(), "Library", "Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or ""
+        if not os.path.isabs(base):  # the XDG spec: a relative value is ignored
+            base = os.path.join(_home(), ".cache")
+    return os.path.join(base, "twat_cache")
+
+
+def config_root_str() -> str:
+    r"""twat-cache's folder in the user's config folder (where the secret lives), as a string.
+
+    Linux and other POSIX: `$XDG_CONFIG_HOME/twat_cache` (an absolute value), else
+    `~/.config/twat_cache`; macOS: `~/Library/Application Support/twat_cache`; Windows:
+    `%APPDATA%\\twat_cache`.
+    """
+    if _WINDOWS:
+        base = os.environ.get("APPDATA") or os.path.join(_home(), "AppData", "Roaming")
+    elif sys.platform == "darwin":
+        base = os.path.join(_home(), "Library", "Application Support")
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or ""
+        if not os.path.isabs(base):
+            base = os.path.join(_home(), ".config")
+    return os.path.join(base, "twat_cache")
+
+
+def cache_root() -> Path:
+    """The cache root: `$TWAT_CACHE_DIR`, else the platform's user cache dir + `twat_cache`."""
+    from pathlib import Path  # noqa: PLC0415  (kept off `import twat_cache`)
+
+    return Path(cache_root_str())
+
+
+# ---------------------------------------------------------------------------------------------
+# folder_name
+
+
+def _norm(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+def _inside(child: str, parent: str) -> bool:
+    """True when `child` is `parent` or below it (both normalized)."""
+    if child == parent:
+        return True
+    prefix = parent if parent.endswith(os.sep) else parent + os.sep
+    return child.startswith(prefix)
+
+
+def _danger(candidate: str, *, resolve: bool) -> str | None:
+    """Why `candidate` must not be a cache folder, or None when it may be."""
+    forms = {_norm(candidate)}
+    root, home, config = _norm(cache_root_str()), _norm(_home()), _norm(config_root_str())
+    others = {"root": {root}, "home": {home}, "config": {config}}
+    if resolve:  # symlinks: "/data/link-to-home" is the home folder too
+        forms.add(os.path.normcase(os.path.realpath(candidate)))
+        for spots, place in ((others["root"], root), (others["home"], home)):
+            spots.add(os.path.normcase(os.path.realpath(place)))
+        others["config"].add(os.path.normcase(os.path.realpath(config)))
+    for form in forms:
+        if os.path.dirname(form) == form:
+            return "is the root of a filesystem"
+        if form in others["home"]:
+            return "is your home folder"
+        if any(_inside(c, form) for c in others["config"]):
+            return f"contains twat-cache's config folder {config_root_str()} (the secret)"
+        if any(_inside(r, form) and r != form for r in others["root"]):
+            return f"contains the cache root {cache_root_str()}"
+    return None
 
 
 def check_folder_name(folder_name: object) -> str | None:
     """Validate a `folder_name`: a simple name under the cache root, or an absolute path.
 
     A relative name with `..`, a path separator or a NUL byte is refused, so a folder name can
-    never point outside the cache root by accident. Path objects are accepted and returned as str.
+    never point outside the cache root by accident; so are folders whose cleaning would touch
+    what is not a cache: the filesystem root, the home folder, and any folder that contains the
+    cache root or twat-cache's config folder. Path objects are accepted and returned as str.
+    Raises `ValueError` naming `folder_name`, what was wrong and what is allowed.
     """
     if folder_name is None:
         return None
@@ -34,50 +131,64 @@ def check_folder_name(folder_name: object) -> str | None:
             "use a simple name like 'my_cache' or an absolute path"
         )
     if os.path.isabs(folder_name):
-        return folder_name
-    separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
-    if (
-        folder_name in {".", ".."}
-        or ".." in folder_name
-        or any(s in folder_name for s in separators)
-    ):
+        why = _danger(folder_name, resolve=True)
+    else:
+        separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+        if (
+            folder_name in {".", ".."}
+            or ".." in folder_name
+            or any(s in folder_name for s in separators)
+        ):
+            raise ValueError(
+                f"folder_name: {folder_name!r} is not allowed; use a simple name without "
+                "'..' or path separators (it lives under the cache root), or an absolute path"
+            )
+        why = _danger(os.path.join(cache_root_str(), folder_name), resolve=False)
+    if why is not None:
         raise ValueError(
-            f"folder_name: {folder_name!r} is not allowed; use a simple name without "
-            "'..' or path separators (it lives under the cache root), or an absolute path"
+            f"folder_name: {folder_name!r} {why}; clearing a cache there could touch files "
+            "that are not the cache's. Use a simple name like 'my_cache' (a folder under the "
+            "cache root) or an absolute path to a folder of its own"
         )
     return folder_name
 
 
-def cache_root() -> Path:
-    """The cache root: `$TWAT_CACHE_DIR`, else the platform's user cache dir + `twat_cache`."""
-    from pathlib import Path  # noqa: PLC0415  (kept off `import twat_cache`)
-
-    env = os.environ.get("TWAT_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "twat_cache"
+# ---------------------------------------------------------------------------------------------
+# Folders
 
 
-def secure_dir(path: Path) -> Path:
-    """Create `path` and its missing parents, each private to this user (mode 0o700)."""
+def private_dir(path: str | os.PathLike[str]) -> Path:
+    """Create `path` and its missing parents, each new level 0o700; return it as a `Path`.
+
+    A folder that already exists keeps its mode and owner: only levels this call creates are
+    made private (mkdir alone would give them the umask's mode). Raises `OSError` when a level
+    cannot be created (a file in the way, a read-only parent).
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    text = os.fspath(path)
     missing = []
-    folder = path
-    while not folder.is_dir():  # mkdir(parents=True) would give the parents the umask's mode
+    folder = os.path.abspath(text)
+    while not os.path.isdir(folder):
         missing.append(folder)
-        folder = folder.parent
-    for folder in reversed(missing):
-        folder.mkdir(mode=FOLDER_MODE, exist_ok=True)
-        if sys.platform != "win32":
-            folder.chmod(FOLDER_MODE)
-    if sys.platform != "win32" and not missing:
-        path.chmod(FOLDER_MODE)
-    return path
+        parent = os.path.dirname(folder)
+        if parent == folder:  # pragma: no cover  (a filesystem root always exists)
+            break
+        folder = parent
+    for level in reversed(missing):
+        try:
+            os.mkdir(level, FOLDER_MODE)
+        except FileExistsError:
+            if not os.path.isdir(level):
+                raise
+            continue  # another process made it meanwhile: it is not ours to chmod
+        if not _WINDOWS:
+            os.chmod(level, FOLDER_MODE)
+    return Path(text)
+
+
+#: Former name of `private_dir`; it now leaves existing folders alone too.
+secure_dir = private_dir
 
 
 def resolve_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Path:
@@ -85,39 +196,58 @@ def resolve_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Pat
     from pathlib import Path  # noqa: PLC0415
 
     name = check_folder_name(folder_name)
-    root = cache_root()
-    return root if name is None else (Path(name) if os.path.isabs(name) else root / name)
+    root = cache_root_str()
+    return Path(
+        root if name is None else (name if os.path.isabs(name) else os.path.join(root, name))
+    )
 
 
 def get_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Path:
     """Return the folder for `folder_name` under the cache root (or the root), creating it 0o700.
 
     `folder_name` is a simple name (no `..`, separators or NUL) resolved under the root, or an
-    absolute path used as given. The folder gets a marker file so that `clear_cache` recognises
-    it as a twat-cache folder and never deletes anything else.
+    absolute path used as given (see `check_folder_name` for the folders that are refused).
+    Missing levels are created 0o700; an existing folder keeps its mode. The folder gets a
+    marker file so that `clear_cache` recognises it as a twat-cache folder.
     """
     path = resolve_cache_path(folder_name)
-    secure_dir(path)
-    marker = path / MARKER
-    if not marker.exists():
-        fd = os.open(marker, os.O_WRONLY | os.O_CREAT, FILE_MODE)
-        os.close(fd)
+    private_dir(path)
+    marker = os.path.join(path, MARKER)
+    if not os.path.lexists(marker):
+        try:
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        except FileExistsError:
+            pass
+        else:
+            os.close(fd)
     return path
 
 
+# ---------------------------------------------------------------------------------------------
+# The marker
+
+
 def write_marker(
-    folder: Path, backend: str, namespace: str, *, kind: str | None = None, ttl: float | None = None
+    folder: Path,
+    backend: str,
+    namespace: str,
+    *,
+    kind: str | None = None,
+    ttl: float | None = None,
+    names: Iterable[str] = (),
 ) -> None:
-    """Record in `folder`'s marker which backend and which functions use it (for the CLI).
+    """Record in `folder`'s marker which backend and which functions use it, and what they own.
 
     The marker is JSON: {"backend": name, "namespaces": [...], "kind": {namespace: kind},
-    "ttl": {namespace: seconds}}, so the command can reopen each function's store as it was
-    opened (klepto serves two kinds). An unreadable marker is rewritten. Failures are ignored:
-    the marker is informational, the cache works without it.
+    "ttl": {namespace: seconds}, "owned": {namespace: [relative names]}}, so the command can
+    reopen each function's store as it was opened (klepto serves two kinds), and clearing can
+    remove exactly the files and folders the stores created (`names`, relative to `folder`).
+    An unreadable marker is rewritten. Failures are ignored: the cache works without it.
     """
     import json  # noqa: PLC0415
 
     marker = folder / MARKER
+    wanted = sorted(set(names))
     try:
         try:
             meta = json.loads(marker.read_text() or "{}")
@@ -125,22 +255,28 @@ def write_marker(
             meta = {}
         if not isinstance(meta, dict):
             meta = {}
-        names = list(meta.get("namespaces") or [])
-        raw_kinds, raw_ttls = meta.get("kind"), meta.get("ttl")
+        spaces = list(meta.get("namespaces") or [])
+        raw_kinds, raw_ttls, raw_owned = meta.get("kind"), meta.get("ttl"), meta.get("owned")
         kinds: dict[str, object] = dict(raw_kinds) if isinstance(raw_kinds, dict) else {}
         ttls: dict[str, object] = dict(raw_ttls) if isinstance(raw_ttls, dict) else {}
+        owned: dict[str, object] = dict(raw_owned) if isinstance(raw_owned, dict) else {}
+        had = owned.get(namespace)
+        known = [n for n in had if isinstance(n, str)] if isinstance(had, list) else []
+        merged = sorted(set(known) | set(wanted))
         if (
             meta.get("backend") == backend
-            and namespace in names
+            and namespace in spaces
             and kinds.get(namespace) == kind
             and ttls.get(namespace) == ttl
+            and merged == known
         ):
             return
-        if namespace not in names:
-            names.append(namespace)
+        if namespace not in spaces:
+            spaces.append(namespace)
         kinds[namespace] = kind
         ttls[namespace] = ttl
-        meta.update(backend=backend, namespaces=names, kind=kinds, ttl=ttls)
+        owned[namespace] = merged
+        meta.update(backend=backend, namespaces=spaces, kind=kinds, ttl=ttls, owned=owned)
         from twat_cache.storage import atomic_write  # noqa: PLC0415
 
         atomic_write(marker, json.dumps(meta, indent=1).encode())
@@ -160,5 +296,5 @@ def read_marker(folder: Path) -> dict[str, object]:
 
 
 def is_marked(path: Path) -> bool:
-    """True when `path` is a folder twat-cache created (it holds the marker file)."""
+    """True when `path` is a folder twat-cache uses (it holds the marker file)."""
     return (path / MARKER).is_file()

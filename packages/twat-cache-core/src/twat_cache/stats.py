@@ -96,8 +96,11 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
     """Clear every cache of this process and the on-disk caches under the cache root.
 
     With `folder_name`, only the caches in that folder (a name under the root, or an absolute
-    path). Only folders twat-cache created (they hold its marker file) are ever removed, so
-    nothing outside the cache root, nor anything unmarked inside it, is touched.
+    path). Only folders twat-cache uses (they hold its marker file) are cleared, and in them
+    only what twat-cache wrote: each function's entries through its store, else the files and
+    folders the marker records as created by twat-cache. A user's own files in a folder used
+    as `folder_name` stay, and a cache folder that is a symbolic link is never cleared through
+    the link (its target may be anything).
     """
     target = None if folder_name is None else resolve_cache_path(folder_name)
     states = live_states()
@@ -118,8 +121,15 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
         folders = [target] if target.is_dir() else []
     else:
         root = cache_root()
-        folders = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+        try:
+            folders = [p for p in root.iterdir() if p.is_dir()] if root.is_dir() else []
+        except OSError:
+            folders = []
     for folder in folders:
+        if os.path.islink(folder):
+            # Whatever the link points to is not known to be a cache: never empty it.
+            logger.info("not clearing %s: it is a symbolic link", folder)
+            continue
         if not is_marked(folder):
             continue
         if str(folder) in clear_all:  # the store knows its folder's layout best
@@ -127,25 +137,47 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
                 clear_all[str(folder)]()
             except Exception as exc:
                 logger.warning("clearing %s failed: %s", folder, exc)
-        elif str(folder) in live:  # its files are open here: clear the other functions' stores
-            _clear_recorded(folder, skip=live[str(folder)])
-        else:
-            _empty_folder(folder)
+        else:  # the stores of the functions not live here: reopen and clear them
+            _clear_recorded(folder, skip=live.get(str(folder), set()))
+        from twat_cache.folders import remove_temp_files  # noqa: PLC0415
+
+        remove_temp_files(folder)
 
 
 def _clear_recorded(folder: Path, skip: set[str]) -> None:
-    """Clear the stores of the functions `folder`'s marker records, except those in `skip`."""
+    """Clear the stores of the functions `folder`'s marker records, except those in `skip`.
+
+    The stores are reopened through their backend, which clears them safely even while other
+    processes use them. When that is impossible (the backend is not installed, or a store does
+    not open), the files and folders the marker records as twat-cache's are removed instead;
+    nothing else in the folder is touched.
+    """
     from twat_cache import folders  # noqa: PLC0415
     from twat_cache.paths import read_marker  # noqa: PLC0415
 
+    meta = read_marker(folder)
+    if not [n for n in folders.namespaces(meta) if n not in skip]:
+        return
     try:
-        with folders.opened_stores(
-            folder, read_marker(folder), name="clear_cache", skip=skip
-        ) as stores:
+        with folders.opened_stores(folder, meta, name="clear_cache", skip=skip) as stores:
             for _, store in stores:
                 store.clear()
+        return
     except Exception as exc:
-        logger.warning("clearing the other caches in %s failed: %s", folder, exc)
+        problem = exc
+    in_use = {name for namespace in skip for name in folders.owned_names(meta, namespace)}
+    owned = [
+        name
+        for namespace in folders.namespaces(meta)
+        if namespace not in skip
+        for name in folders.owned_names(meta, namespace)
+        if name not in in_use  # shared with a live store here (one SQLite file): keep
+    ]
+    if owned:
+        folders.remove_owned(folder, owned)
+        logger.info("removed the files of the caches in %s (%s)", folder, problem)
+    else:
+        logger.warning("clearing the other caches in %s failed: %s", folder, problem)
 
 
 def _meant_for(state: CacheState, target: Path) -> bool:
@@ -157,18 +189,3 @@ def _meant_for(state: CacheState, target: Path) -> bool:
         and resolve_cache_path(wanted) == target
     )
 
-
-def _empty_folder(folder: Path) -> None:
-    """Remove what a cache folder holds, keeping the (marked) folder itself."""
-    import shutil  # noqa: PLC0415  (kept off `import twat_cache`)
-
-    for child in folder.iterdir():
-        if child.name == ".twat_cache":
-            continue
-        try:
-            if child.is_dir() and not child.is_symlink():
-                shutil.rmtree(child)
-            else:
-                child.unlink()
-        except OSError as exc:
-            logger.warning("could not remove %s: %s", child, exc)

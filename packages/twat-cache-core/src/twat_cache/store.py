@@ -19,6 +19,7 @@ never probes a store with `getattr` and a plugin author finds every capability i
 | `close()` | nothing | it holds files or connections |
 | `after_fork()` | nothing | a forked child must not use the parent's connections |
 | `items()` | empty | it can list its entries (the core's TTL layer purges expired ones) |
+| `owned` | () | it creates files: their names in its folder (the only ones clearing may remove) |
 | `nbytes()` | None | it can tell the bytes it holds (`max_bytes`, `twat-cache list`) |
 | `verify()` | (0, 0) | it can authenticate every entry (`twat-cache verify`) |
 
@@ -55,6 +56,7 @@ class Store:
     handles_ttl: bool = False
     blocking: bool = False
     digest_keys: bool = False
+    owned: tuple[str, ...] = ()
 
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value stored for `key`, or `default`."""

@@ -1,17 +1,23 @@
 """The diskcache store: one `diskcache.Cache` per cached function, under the function's folder.
 
 Layout: `<folder>/dc-<sha256(namespace)[:24]>/` holds the function's own `diskcache.Cache`
-(its SQLite index `cache.db` plus value files for large entries) and `locks/`, the per-key lock
-files of the cross-process single flight. One Cache per function (rather than one shared Cache
-with a tag per function) keeps `clear()`, `len()` and the `maxsize` count to that function's
-own entries using diskcache's own cheap operations (`Cache.clear`, the maintained `count`), and
-keeps unrelated functions from contending for one SQLite write lock.
+(its SQLite index `cache.db` plus value files for large entries) and `flights.lock`, the ONE
+lock file of the cross-process single flight (`twat_cache.locks.StripedLocks`: byte-range
+stripes, so the number of lock files never grows with the keys). That sub-folder is all the
+store creates in the folder (`owned`), so clearing never touches anything else there.
 
-Keys are `keys.stable_digest(namespace, key)` (SHA-256 hex: stable across processes and runs);
-values are `storage.seal(...)` envelopes, verified by `storage.unseal` before anything is
-unpickled. diskcache stores those bytes as they are (no pickling of its own); the `Disk` used
-here refuses any row that is not raw bytes, so a tampered index can never make diskcache
-unpickle something. Expiry is diskcache's own (`expire=`).
+One Cache per function (rather than one shared Cache with a tag per function) keeps `clear()`,
+`len()` and the `maxsize` count to that function's own entries using diskcache's own cheap
+operations (`Cache.clear`, the maintained `count`), and keeps unrelated functions from
+contending for one SQLite write lock.
+
+Keys are `keys.stable_digest(namespace + secret id, key)` (SHA-256 hex: stable across processes
+and runs; processes with different secrets use different keys, so they never overwrite or drop
+each other's entries); values are `envelope.seal(...)` envelopes, verified by `envelope.unseal`
+before anything is unpickled. An entry sealed under another secret is a miss (one warning) and
+is left alone; a corrupt one is dropped. diskcache stores those bytes as they are (no pickling
+of its own); the `Disk` used here refuses any row that is not raw bytes, so a tampered index
+can never make diskcache unpickle something. Expiry is diskcache's own (`expire=`).
 
 Limits: a `maxsize` is a count of entries: after each store, entries beyond it are culled in
 diskcache's own eviction order for the policy (lru: least recently used, lfu: least frequently
@@ -28,9 +34,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
+import re
 import sys
 from collections.abc import Hashable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -38,10 +45,12 @@ import diskcache
 from diskcache.core import EVICTION_POLICY, MODE_BINARY, MODE_RAW
 
 from twat_cache.config import CacheConfig
-from twat_cache.filelocks import FolderLocks
-from twat_cache.paths import FILE_MODE, FOLDER_MODE, secure_dir
+from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
+from twat_cache.locks import StripedLocks
+from twat_cache.paths import FILE_MODE, FOLDER_MODE, private_dir
 from twat_cache.record import CacheRecord as StoreContext
-from twat_cache.storage import CorruptEntry, seal, unseal
+from twat_cache.store import Store
+from twat_cache.secret import Secret, load_secret
 
 logger = logging.getLogger("twat_cache")
 
@@ -59,6 +68,9 @@ DEFAULT_SIZE_LIMIT = 2**30
 
 _ABSENT: Any = object()
 _POSIX = sys.platform != "win32"
+#: The single-flight lock file inside a function's folder.
+LOCK_FILE = "flights.lock"
+_NAMESPACE_DIR = re.compile(r"dc-[0-9a-f]{24}")
 
 
 class _Refused(bytes):
@@ -111,15 +123,19 @@ def namespace_dir(folder: Path, namespace: str) -> Path:
     return folder / ("dc-" + hashlib.sha256(namespace.encode()).hexdigest()[:24])
 
 
-class DiskcacheStore(FolderLocks):
+class DiskcacheStore(Store):
     """A twat-cache store over one `diskcache.Cache` (see the module docstring)."""
 
+    blocking = True
+    digest_keys = True
     handles_ttl = True
 
     def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
         if ctx.folder is None:
             raise ValueError("diskcache: the store needs a folder (StoreContext.folder is None)")
         self.namespace = ctx.namespace
+        # Resolved once: a hit must not look the secret up again.
+        self.secret = load_secret()
         self.name = ctx.name
         self.ttl = config.ttl
         self.maxsize = config.maxsize
@@ -131,8 +147,10 @@ class DiskcacheStore(FolderLocks):
         if config.maxsize is None:
             policy = POLICIES["fifo"]  # only the byte backstop evicts: keep hits read-only
         self.policy = policy
-        self.directory = secure_dir(namespace_dir(Path(ctx.folder), ctx.namespace))
-        self.locks = self.directory / "locks"
+        self.directory = private_dir(namespace_dir(Path(ctx.folder), ctx.namespace))
+        self.owned = (self.directory.name,)
+        self.flights = StripedLocks(self.directory / LOCK_FILE, name=ctx.name)
+        self._foreign_warned = False
         _private_file(self.directory / diskcache.core.DBNAME)
         self.native: diskcache.Cache = diskcache.Cache(
             str(self.directory),
@@ -145,14 +163,25 @@ class DiskcacheStore(FolderLocks):
         self._get = self.native.get
         self._cull_select = EVICTION_POLICY[policy]["cull"]
 
+    def digest(self, key: Hashable, secret: Secret | None = None) -> str:
+        """The entry key of `key`: the core's disk digest, already salted with the
+        function's namespace and the secret's id (so secrets never share entries)."""
+        return str(key)
+
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value for `key`, or `default` (missing, expired, or not intact)."""
-        digest = str(key)  # the core's disk digest
+        secret = self.secret
+        digest = self.digest(key, secret)
         blob = self._get(digest, _ABSENT, retry=True)
         if blob is _ABSENT:
             return default
         try:
-            return unseal(blob, context=digest.encode())
+            return unseal(blob, secret=secret, context=digest.encode())[0]
+        except ForeignEntry as exc:  # another secret's entry: not ours to delete
+            if not self._foreign_warned:
+                self._foreign_warned = True
+                logger.warning("twat_cache: %s: ignoring a cache entry (%s)", self.name, exc)
+            return default
         except CorruptEntry as exc:
             logger.warning("twat_cache: %s: dropping a corrupt cache entry (%s)", self.name, exc)
             self.native.delete(digest, retry=True)
@@ -160,8 +189,9 @@ class DiskcacheStore(FolderLocks):
 
     def set(self, key: Hashable, value: Any) -> None:
         """Store `value` sealed, with the ttl, then cull beyond `maxsize` entries."""
-        digest = str(key)  # the core's disk digest
-        blob = seal(value, context=digest.encode(), encrypt=self.encrypt)
+        secret = self.secret
+        digest = self.digest(key, secret)
+        blob = seal(value, secret=secret, context=digest.encode(), encrypt=self.encrypt)
         self.native.set(digest, blob, expire=self.ttl, retry=True)
         if self.maxsize is not None and len(self.native) > self.maxsize:
             self._cull()
@@ -187,12 +217,23 @@ class DiskcacheStore(FolderLocks):
 
     def delete(self, key: Hashable) -> bool:
         """Drop the entry for `key`; True if there was one."""
-        return bool(self.native.delete(str(key), retry=True))
+        return bool(self.native.delete(self.digest(key), retry=True))
+
+    def flight_lock(self, key: Hashable) -> AbstractContextManager[bool]:
+        """Hold `key`'s stripe of the lock file: one process computes it, the others wait."""
+        return self.flights.hold(self.digest(key))
+
+    def aflight_lock(self, key: Hashable) -> AbstractAsyncContextManager[bool]:
+        """The asyncio twin of `flight_lock` (waits without blocking the event loop)."""
+        return self.flights.ahold(self.digest(key))
 
     def clear(self) -> None:
-        """Drop every entry of this function (other functions' Caches are separate folders)."""
+        """Drop every entry of this function (other functions' Caches are separate folders).
+
+        The lock file stays: there is one per function, and a process holding it must keep
+        excluding the others.
+        """
         self.native.clear(retry=True)
-        shutil.rmtree(self.locks, ignore_errors=True)
 
     def clear_all(self) -> None:
         """Drop every entry in this store's folder, whichever function (or process) wrote it.
@@ -202,14 +243,18 @@ class DiskcacheStore(FolderLocks):
         """
         self.clear()
         for directory in self.directory.parent.glob("dc-*"):
-            if directory == self.directory or not (directory / diskcache.core.DBNAME).is_file():
+            if (
+                directory == self.directory
+                or not _NAMESPACE_DIR.fullmatch(directory.name)
+                or directory.is_symlink()  # never cleared through a link
+                or not (directory / diskcache.core.DBNAME).is_file()
+            ):
                 continue
             other = diskcache.Cache(str(directory), disk=PrivateDisk)
             try:
                 other.clear(retry=True)
             finally:
                 other.close()
-            shutil.rmtree(directory / "locks", ignore_errors=True)
 
     def prune(self) -> int:
         """Drop the expired entries now (diskcache otherwise drops them as it stores); how many."""

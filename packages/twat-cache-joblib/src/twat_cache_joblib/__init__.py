@@ -1,9 +1,10 @@
 """twat-cache backend plugin for joblib: registers the `joblib` backend (behind `fcache`).
 
 Each call's result is one file written with `joblib.dump` (NumPy arrays as raw buffers,
-optional compression, optional memory-mapped loads) and authenticated with the core's storage
-envelope. TTL is native (the deadline is in the file's authenticated trailer); `maxsize`
-counts files and evicts the least recently read ("lru", "ttl") or the oldest ("fifo").
+optional compression, optional memory-mapped loads) and authenticated with the core's
+envelope (`twat_cache.envelope`). TTL is native (the deadline is in the file's authenticated
+trailer); `maxsize` counts files and evicts the least recently read ("lru", "ttl") or the
+oldest ("fifo").
 
 Importing this module must not import joblib itself: the store lives in `_store` and is
 imported only when a cache is opened.

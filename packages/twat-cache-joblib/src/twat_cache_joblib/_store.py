@@ -5,7 +5,7 @@ and read with `joblib.load` (optionally memory-mapped), so large arrays store an
 joblib does it. `native` is the `joblib.Memory` whose store folder (`<folder>/joblib`) holds the
 entries; each function gets `<folder>/joblib/<function>-<hash>/<code>/<key digest>.jbl`.
 
-A file is joblib's own bytes followed by a trailer: a `twat_cache.storage` envelope (HMAC-SHA256
+A file is joblib's own bytes followed by a trailer: a `twat_cache.envelope` envelope (HMAC-SHA256
 bound to the entry's key digest) over the payload's length, SHA-256, expiry deadline and flags,
 then the trailer's length and a magic. The payload comes first so that an uncompressed file is
 a plain joblib file that `joblib.load(path, mmap_mode=...)` can map at its own offsets; the
@@ -35,16 +35,20 @@ import struct
 import tempfile
 import time
 from collections.abc import Hashable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import joblib
 
 from twat_cache.config import CacheConfig
-from twat_cache.filelocks import FolderLocks
-from twat_cache.paths import FILE_MODE, cache_root, secure_dir
+from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
+from twat_cache.folders import remove_owned
+from twat_cache.locks import StripedLocks
+from twat_cache.paths import FILE_MODE, private_dir
 from twat_cache.record import CacheRecord as StoreContext
-from twat_cache.storage import CorruptEntry, seal, unseal
+from twat_cache.store import Store
+from twat_cache.secret import Secret, load_secret
 
 logger = logging.getLogger("twat_cache")
 
@@ -61,7 +65,10 @@ ENCRYPTED = 2
 PLAIN = 4
 #: In every pickle joblib writes with an array inside (`NumpyArrayWrapper`, old `NDArrayWrapper`).
 _WRAPPER = b"ArrayWrapper"
-LOCKS = ".locks"
+#: The one single-flight lock file of a function (in its folder; byte-range stripes).
+LOCK_FILE = ".flights.lock"
+#: The folder joblib's `Memory` keeps its store in, inside the cache folder.
+LOCATION = "joblib"
 TMP_PREFIX = ".tmp-"
 #: A temporary file older than this is a crashed writer's leftover; `clear()` removes it.
 STALE_TMP_SECONDS = 600.0
@@ -78,6 +85,8 @@ INDEX_LIMIT = 100_000
 Meta = tuple[int, int, "float | None"]
 #: Code folder of a function cached without `check_code`.
 ANY_CODE = "any"
+#: The name `_function_dir_name` gives a function's folder.
+_FUNCTION_DIR = re.compile(r"[A-Za-z0-9._-]{0,80}-[0-9a-f]{12}")
 #: What `twat_cache.keys.code_fingerprint` returns.
 _FINGERPRINT = re.compile(r"[0-9a-f]{16}|nocode")
 
@@ -129,7 +138,7 @@ def _function_dir_name(base: str) -> str:
     return f"{slug}-{hashlib.sha256(base.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
-class JoblibStore(FolderLocks):
+class JoblibStore(Store):
     """A file store for one function on joblib's persistence, with authenticated entries.
 
     `native` is the `joblib.Memory` of the cache folder. `folder` is this function's entry
@@ -137,6 +146,8 @@ class JoblibStore(FolderLocks):
     for a missing, expired, corrupt or tampered entry (the latter two are logged and deleted).
     """
 
+    blocking = True
+    digest_keys = True
     handles_ttl = True
 
     def __init__(self, config: CacheConfig, context: StoreContext) -> None:
@@ -154,6 +165,11 @@ class JoblibStore(FolderLocks):
                 "encrypted" if config.encrypt else "compressed",
             )
             self.mmap_mode = None
+        top = Path(context.folder)
+        # What joblib is about to create in the folder is ours; what already exists (a user's
+        # own .gitignore, say) is not: it is neither chmod-ed nor ever removed.
+        created = [n for n in (LOCATION, ".gitignore") if not os.path.lexists(top / n)]
+        private_dir(top / LOCATION)  # before joblib makes it with the umask's mode
         self.native = joblib.Memory(
             location=os.fspath(context.folder),
             mmap_mode=self.mmap_mode,
@@ -161,34 +177,55 @@ class JoblibStore(FolderLocks):
             verbose=0,
         )
         location = Path(self.native.store_backend.location)
-        secure_dir(location)  # joblib creates it with the umask's mode
-        _make_private(Path(context.folder) / ".gitignore")  # written by joblib (umask's mode)
+        if ".gitignore" in created:
+            _make_private(top / ".gitignore")  # written by joblib (umask's mode)
         namespace = context.namespace
         base, code = _split_namespace(namespace)
-        self._function_dir = secure_dir(location / _function_dir_name(base))
-        self.folder = secure_dir(self._function_dir / code)
+        self._function_dir = private_dir(location / _function_dir_name(base))
+        self.folder = private_dir(self._function_dir / code)
+        self.owned = (
+            *created,
+            os.path.relpath(self._function_dir, top).replace(os.sep, "/"),
+        )
         # Entries of other code versions are removed when this version first stores a result,
         # not here: `twat-cache list` opens every namespace a folder ever had, old ones too.
         self._superseded = code != ANY_CODE
         self.namespace = namespace
+        # Resolved once: a hit must not look the secret up again.
+        self.secret = load_secret()
         self.maxsize = config.maxsize
         self.ttl = config.ttl
         self.compress: bool | int = compress
         self.encrypt = config.encrypt
-        self._root = cache_root()  # the secret's key file lives here; fixed when opened
         self._prefix = os.fspath(self.folder) + os.sep
         self.name = context.name
-        self._locks = self.locks = self.folder / LOCKS  # `locks`, `name`, `namespace`: FolderLocks
+        self.flights = StripedLocks(self._function_dir / LOCK_FILE, name=context.name)
+        self._foreign_warned = False
         self._recency = config.policy != "fifo"  # LRU-like policies record reads in atime
         # digest -> (file signature, trailer metadata) of files this process authenticated
         self._verified: dict[str, tuple[tuple[int, int, int, int, int], Meta]] = {}
+
+    def digest(self, key: Hashable, secret: Secret | None = None) -> str:
+        """The entry key of `key`: the core's disk digest, already salted with the
+        function's namespace and the secret's id (so secrets never share entries)."""
+        return str(key)
+
+    def flight_lock(self, key: Hashable) -> AbstractContextManager[bool]:
+        """Hold `key`'s stripe of the lock file: one process computes it, the others wait."""
+        hash(key)
+        return self.flights.hold(self.digest(key))
+
+    def aflight_lock(self, key: Hashable) -> AbstractAsyncContextManager[bool]:
+        """The asyncio twin of `flight_lock` (waits without blocking the event loop)."""
+        hash(key)
+        return self.flights.ahold(self.digest(key))
 
     # -- reading ------------------------------------------------------------------------------
 
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value stored for `key`, or `default` (missing, expired, corrupt)."""
         hash(key)  # arrays, DataFrames, lists: TypeError, so the core retries with a canonical key
-        digest = str(key)  # the core's disk digest
+        digest = self.digest(key)
         path = self._prefix + digest + SUFFIX
         try:
             file = open(path, "rb", buffering=0)  # noqa: SIM115  (closed below)
@@ -199,6 +236,11 @@ class JoblibStore(FolderLocks):
                 if self.mmap_mode is not None:
                     return self._get_mapped(file, path, digest, default)
                 return self._get_read(file, path, digest, default)
+        except ForeignEntry as exc:  # another secret's entry: a miss, not ours to delete
+            if not self._foreign_warned:
+                self._foreign_warned = True
+                logger.warning("twat_cache: %s: ignoring cache file %s: %s", self.name, path, exc)
+            return default
         except CorruptEntry as exc:
             self._discard(path, digest, exc)
             return default
@@ -295,7 +337,7 @@ class JoblibStore(FolderLocks):
         if magic != MAGIC or start < 0:
             raise CorruptEntry("not a twat-cache joblib entry (bad trailer or truncated)")
         trailer = data[start : size - TAIL.size]
-        meta = unseal(trailer, context=self._context(digest), root=self._root)
+        meta = unseal(trailer, secret=self.secret, context=self._context(digest))[0]
         try:
             version, n, sha, deadline, flags = meta
         except (TypeError, ValueError) as exc:
@@ -317,7 +359,7 @@ class JoblibStore(FolderLocks):
             if flags & ENCRYPTED:
                 with memoryview(data) as whole, whole[:n] as payload:
                     context = self._context(digest, payload=True)
-                    raw = unseal(payload, context=context, root=self._root)
+                    raw = unseal(payload, secret=self.secret, context=context)[0]
                 return joblib.load(io.BytesIO(raw), **_EXACT)
             if flags & COMPRESSED:
                 # joblib's zlib reader does not stop at the stream's end: give it the payload only.
@@ -340,7 +382,8 @@ class JoblibStore(FolderLocks):
         Raises whatever pickling raises for a value joblib cannot store; no file is left behind.
         """
         hash(key)
-        digest = str(key)  # the core's disk digest
+        secret = self.secret
+        digest = self.digest(key, secret)
         path = self._prefix + digest + SUFFIX
         deadline = None if self.ttl is None else time.time() + self.ttl
         fd, tmp = self._mkstemp()
@@ -352,9 +395,9 @@ class JoblibStore(FolderLocks):
                     joblib.dump(value, buffer, compress=self.compress)
                     sealed = seal(
                         buffer.getvalue(),
+                        secret=secret,
                         context=self._context(digest, payload=True),
                         encrypt=True,
-                        root=self._root,
                     )
                     del buffer
                     sink.write(sealed)
@@ -363,8 +406,8 @@ class JoblibStore(FolderLocks):
                 flags = self._flags if self._flags or sink.arrays else PLAIN
                 trailer = seal(
                     (FORMAT, sink.size, sink.digest(), deadline, flags),
+                    secret=secret,
                     context=self._context(digest),
-                    root=self._root,
                 )
                 file.write(trailer)
                 file.write(TAIL.pack(len(trailer), MAGIC))
@@ -419,7 +462,7 @@ class JoblibStore(FolderLocks):
     def delete(self, key: Hashable) -> bool:
         """Drop `key`'s entry; True if there was one."""
         hash(key)
-        digest = str(key)  # the core's disk digest
+        digest = self.digest(key)
         return self._unlink(self._prefix + digest + SUFFIX, digest)
 
     def clear(self) -> None:
@@ -441,7 +484,6 @@ class JoblibStore(FolderLocks):
                         pass
                 elif name.endswith(SUFFIX):
                     _unlink_quietly(entry.path)
-        shutil.rmtree(self._locks, ignore_errors=True)
 
     def clear_all(self) -> None:
         """Drop every entry in this cache folder, whichever function (or code version) wrote it.
@@ -451,10 +493,14 @@ class JoblibStore(FolderLocks):
         self._verified.clear()
         location = self.folder.parent.parent
         with os.scandir(location) as scan:
-            children = [e.path for e in scan if e.is_dir(follow_symlinks=False)]
-        for path in children:
-            shutil.rmtree(path, ignore_errors=True)
-        secure_dir(self.folder)
+            # Only the function folders twat-cache makes (never a link, never another name).
+            children = [
+                e.name
+                for e in scan
+                if _FUNCTION_DIR.fullmatch(e.name) and e.is_dir(follow_symlinks=False)
+            ]
+        remove_owned(location, children)
+        self._recreate()
 
     def prune(self) -> int:
         """Delete the expired (and the unreadable) entries in this cache folder; return how many.
@@ -472,6 +518,8 @@ class JoblibStore(FolderLocks):
                     deadline = self._deadline(path, name[: -len(SUFFIX)])
                 except FileNotFoundError:
                     continue
+                except ForeignEntry:
+                    continue  # another secret's entry: its owner prunes it
                 except (CorruptEntry, OSError) as exc:
                     self._discard(path, name[: -len(SUFFIX)], exc)
                     removed += 1
@@ -493,7 +541,7 @@ class JoblibStore(FolderLocks):
                 raise CorruptEntry("not a twat-cache joblib entry (bad trailer or truncated)")
             file.seek(start)
             trailer = file.read(length)
-        meta = unseal(trailer, context=self._context(digest), root=self._root)
+        meta = unseal(trailer, secret=self.secret, context=self._context(digest))[0]
         try:
             version, n, _sha, deadline, _flags = meta
         except (TypeError, ValueError) as exc:
@@ -516,8 +564,7 @@ class JoblibStore(FolderLocks):
 
     def _recreate(self) -> None:
         """Create the entry folder again, every level 0o700 (mkdir's parents get the umask's)."""
-        for folder in (self._function_dir.parent, self._function_dir, self.folder):
-            secure_dir(folder)
+        private_dir(self.folder)  # the levels that are missing, each 0o700
 
     @staticmethod
     def _context(digest: str, *, payload: bool = False) -> bytes:
@@ -533,7 +580,6 @@ class JoblibStore(FolderLocks):
             os.unlink(path)
         except FileNotFoundError:
             return False
-        _unlink_quietly(os.fspath(self._locks / (digest + ".lock")))
         return True
 
     def _discard(self, path: str, digest: str, exc: Exception) -> None:

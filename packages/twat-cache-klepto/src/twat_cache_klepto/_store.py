@@ -12,13 +12,17 @@
   archives read entries with pickle (dill); to keep a tampered file from ever being unpickled the
   archive uses klepto's JSON protocol, and the sealed envelope is stored as base64 text inside.
 
-Both: keys are `keys.stable_digest(namespace, key)`; values are `storage.seal(...)` envelopes,
-verified before unpickling (a corrupt entry is logged, dropped and missed). klepto has no
+Both: keys are `keys.stable_digest(namespace + secret id, key)` (processes with different
+secrets never overwrite or drop each other's entries); values are `envelope.seal(...)`
+envelopes, verified before unpickling (a corrupt entry is logged, dropped and missed; an entry
+sealed under another secret is a miss, warned about once and left alone). klepto has no
 expiry, so the backend declares `native_ttl=False` and the core adds its `TTLStore`. klepto has
 no size bound either: `maxsize=None` means unbounded (the documented default); a `maxsize`
 counts entries, and storing beyond it evicts the oldest stored entries (policy fifo/ttl) or the
 least recently used ones (policy lru: a hit then refreshes the entry's position, one small write).
-Cross-process single flight uses a per-key `filelock.FileLock` in the function's lock folder.
+Cross-process single flight uses ONE lock file per function (`klepto-<hash>.lock`, byte-range
+stripes: `twat_cache.locks.StripedLocks`). What each store creates in the folder is listed in
+`owned` (recorded in the folder's marker), so clearing never touches anything else there.
 """
 
 from __future__ import annotations
@@ -31,29 +35,32 @@ import hashlib
 import logging
 import os
 import re
-import shutil
 import sqlite3
 import sys
 import threading
 import time
 import weakref
 from collections.abc import Hashable
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import filelock
-
 from twat_cache.config import CacheConfig
-from twat_cache.filelocks import FolderLocks
-from twat_cache.paths import FILE_MODE, FOLDER_MODE, secure_dir
+from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
+from twat_cache.folders import remove_owned
+from twat_cache.locks import StripedLocks, file_lock
+from twat_cache.paths import FILE_MODE, FOLDER_MODE, private_dir
 from twat_cache.record import CacheRecord as StoreContext
-from twat_cache.storage import CorruptEntry, seal, unseal
+from twat_cache.store import Store
+from twat_cache.secret import Secret, load_secret
 
 logger = logging.getLogger("twat_cache")
 
 __all__ = ["DB_NAME", "KleptoDirStore", "KleptoSQLStore", "open_store"]
 
 DB_NAME = "klepto.sqlite"
+#: The SQLite file and its companions (journal, WAL, shared memory, our opening lock).
+_DB_FILES = ("", "-journal", "-wal", "-shm", ".lock")
 POLICIES = ("lru", "fifo", "ttl")
 _ABSENT: Any = object()
 _POSIX = sys.platform != "win32"
@@ -74,17 +81,23 @@ def _ns_hash(namespace: str, n: int) -> str:
     return hashlib.sha256(namespace.encode()).hexdigest()[:n]
 
 
-class _KleptoStore(FolderLocks):
+class _KleptoStore(Store):
     """What both archives share: keys, envelopes, corrupt-entry handling, locks, eviction."""
 
-    native: Any
+    blocking = True
+    digest_keys = True
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext, lock_dir: Path) -> None:
+    native: Any
+    owned: tuple[str, ...]
+
+    def __init__(self, config: CacheConfig, ctx: StoreContext, lock_file: Path) -> None:
         if config.policy not in POLICIES:
             raise ValueError(
                 f"klepto: policy must be one of {', '.join(POLICIES)}, got {config.policy!r}"
             )
         self.namespace = ctx.namespace
+        # Resolved once: a hit must not look the secret up again.
+        self.secret = load_secret()
         self.name = ctx.name
         self.folder = Path(ctx.folder)
         self.ttl = config.ttl
@@ -92,8 +105,27 @@ class _KleptoStore(FolderLocks):
         self.encrypt = config.encrypt
         # LRU order only matters when something is evicted: without a bound, hits stay reads.
         self.touch_on_hit = config.policy == "lru" and config.maxsize is not None
-        self.locks = lock_dir
+        self.flights = StripedLocks(lock_file, name=ctx.name)
+        self._foreign_warned = False
         self._mutex = threading.RLock()  # klepto's archives are not thread-safe
+
+    def digest(self, key: Hashable, secret: Secret | None = None) -> str:
+        """The entry key of `key`: the core's disk digest, already salted with the
+        function's namespace and the secret's id (so secrets never share entries)."""
+        return str(key)
+
+    def flight_lock(self, key: Hashable) -> AbstractContextManager[bool]:
+        """Hold `key`'s stripe of the lock file: one process computes it, the others wait."""
+        return self.flights.hold(self.digest(key))
+
+    def aflight_lock(self, key: Hashable) -> AbstractAsyncContextManager[bool]:
+        """The asyncio twin of `flight_lock` (waits without blocking the event loop)."""
+        return self.flights.ahold(self.digest(key))
+
+    def _foreign(self, exc: ForeignEntry) -> None:
+        if not self._foreign_warned:
+            self._foreign_warned = True
+            logger.warning("twat_cache: %s: ignoring a cache entry (%s)", self.name, exc)
 
     # -- what each archive provides -------------------------------------------------------
     def _read(self, digest: str) -> Any:
@@ -120,13 +152,17 @@ class _KleptoStore(FolderLocks):
     # -- the Store protocol ----------------------------------------------------------------
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value for `key`, or `default` (missing or not intact)."""
-        digest = str(key)  # the core's disk digest
+        secret = self.secret
+        digest = self.digest(key, secret)
         with self._mutex:
             blob = self._read(digest)
             if blob is _ABSENT:
                 return default
             try:
-                value = unseal(blob, context=digest.encode())
+                value = unseal(blob, secret=secret, context=digest.encode())[0]
+            except ForeignEntry as exc:  # another secret's entry: not ours to delete
+                self._foreign(exc)
+                return default
             except CorruptEntry as exc:
                 logger.warning(
                     "twat_cache: %s: dropping a corrupt cache entry (%s)", self.name, exc
@@ -139,8 +175,9 @@ class _KleptoStore(FolderLocks):
 
     def set(self, key: Hashable, value: Any) -> None:
         """Store `value` sealed, then evict beyond `maxsize` entries."""
-        digest = str(key)  # the core's disk digest
-        blob = seal(value, context=digest.encode(), encrypt=self.encrypt)
+        secret = self.secret
+        digest = self.digest(key, secret)
+        blob = seal(value, secret=secret, context=digest.encode(), encrypt=self.encrypt)
         with self._mutex:
             self._write(digest, blob)
             if self.maxsize is not None:
@@ -150,15 +187,14 @@ class _KleptoStore(FolderLocks):
 
     def delete(self, key: Hashable) -> bool:
         """Drop the entry for `key`; True if there was one."""
-        digest = str(key)  # the core's disk digest
+        digest = self.digest(key)
         with self._mutex:
             return self._drop(digest)
 
     def clear(self) -> None:
-        """Drop every entry of this function (and its lock files)."""
+        """Drop every entry of this function (its one lock file stays, see diskcache's)."""
         with self._mutex:
             self._clear()
-        shutil.rmtree(self.locks, ignore_errors=True)
 
     def __len__(self) -> int:
         with self._mutex:
@@ -184,14 +220,17 @@ class _KleptoStore(FolderLocks):
             return 0
         now = time.time()
         dropped = 0
+        secret = self.secret
         with self._mutex:
             for digest in self._digests():
                 blob = self._read(digest)
                 if blob is _ABSENT:
                     continue
                 try:
-                    deadline, _ = unseal(blob, context=digest.encode())
+                    deadline, _ = unseal(blob, secret=secret, context=digest.encode())[0]
                     expired = deadline < now
+                except ForeignEntry:
+                    continue  # another secret's entry: its owner prunes it
                 except (CorruptEntry, TypeError, ValueError):
                     expired = True  # not an intact entry: nothing worth keeping
                 if expired and self._drop(digest):
@@ -208,14 +247,16 @@ class KleptoSQLStore(_KleptoStore):
     def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
         folder = Path(ctx.folder)
         tag = _ns_hash(ctx.namespace, 32)
-        super().__init__(config, ctx, folder / f"klepto-locks-{tag[:24]}")
+        lock = f"klepto-{tag[:24]}.lock"
+        super().__init__(config, ctx, folder / lock)
         from klepto.archives import sqltable_archive  # noqa: PLC0415  (heavy: only when opened)
 
         self.db_path = folder / DB_NAME
         self.table = f"t_{tag}"
+        self.owned = (*(DB_NAME + s for s in _DB_FILES), lock)
         # klepto (through SQLAlchemy) checks for the table, then creates it: processes opening
         # the same function at once would race between the two, so opening is serialized.
-        with filelock.FileLock(folder / (DB_NAME + ".lock"), mode=FILE_MODE):
+        with file_lock(folder / (DB_NAME + ".lock")):
             _prepare_db(self.db_path)
             self.native = sqltable_archive(
                 f"sqlite:///{self.db_path}?table={self.table}",
@@ -327,11 +368,13 @@ def _clear_folder(folder: Path) -> None:
                 conn.execute(f"DELETE FROM {table}")
             conn.commit()
     for root in folder.glob("klepto-*"):
-        if not root.is_dir() or not re.fullmatch(r"klepto-[0-9a-f]{24}", root.name):
+        if (
+            not re.fullmatch(r"klepto-[0-9a-f]{24}", root.name)
+            or root.is_symlink()  # never emptied through a link
+            or not root.is_dir()
+        ):
             continue
-        for child in root.iterdir():
-            if child.name.startswith(_ENTRY):
-                shutil.rmtree(child, ignore_errors=True)
+        remove_owned(root, [c.name for c in root.iterdir() if c.name.startswith(_ENTRY)])
 
 
 class KleptoDirStore(_KleptoStore):
@@ -339,11 +382,12 @@ class KleptoDirStore(_KleptoStore):
 
     def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
         root = Path(ctx.folder) / f"klepto-{_ns_hash(ctx.namespace, 24)}"
-        super().__init__(config, ctx, root.with_name(root.name + "-locks"))
+        super().__init__(config, ctx, root.with_name(root.name + ".lock"))
         from klepto.archives import dir_archive  # noqa: PLC0415  (heavy: only when opened)
 
-        secure_dir(root)
+        private_dir(root)
         self.root = root
+        self.owned = (root.name, root.name + ".lock")
         self.native = dir_archive(
             str(root),
             cached=False,  # no in-memory layer: other processes' writes must be seen
@@ -413,7 +457,14 @@ class KleptoDirStore(_KleptoStore):
         return len(self._entries())
 
     def _clear(self) -> None:
-        self.native.clear()
+        # Everything in the archive's folder is the archive's: its entries and the temporary
+        # folders of writes in progress or killed. Removed without following a symlink.
+        try:
+            with os.scandir(self.root) as scan:
+                names = [e.name for e in scan if e.name.startswith(_ENTRY)]
+        except FileNotFoundError:
+            return
+        remove_owned(self.root, names)
 
     def close(self) -> None:
         """Nothing to close: a directory archive holds no open handles."""
@@ -423,7 +474,7 @@ def open_store(config: CacheConfig, context: StoreContext) -> _KleptoStore:
     """Open the klepto store for one function: SQL archive for kind "disk", directory for "file"."""
     if context.folder is None:
         raise ValueError("klepto: the store needs a folder (StoreContext.folder is None)")
-    secure_dir(Path(context.folder))
+    private_dir(Path(context.folder))
     if config.kind == "file":
         return KleptoDirStore(config, context)
     return KleptoSQLStore(config, context)

@@ -1,11 +1,13 @@
 """The Redis stores: one cache shared by every process (on any host) that reaches one server.
 
 Layout on the server. An entry of function `ns` for key `k` lives under
-`twat_cache:<ns>:<stable_digest(ns, k)>`; its value is the core's sealed envelope
-(`twat_cache.storage.seal`, HMAC-SHA256 bound to the digest), so a tampered entry, or an entry
+`twat_cache:<ns>:<stable_digest(ns + secret id, k)>`; its value is the core's sealed envelope
+(`twat_cache.envelope.seal`, HMAC-SHA256 bound to the digest), so a tampered entry, or an entry
 copied under another key, is a logged miss and never unpickled. Processes on several hosts
 must therefore share the secret: set `$TWAT_CACHE_SECRET` to the same value everywhere (on one
-host the key file in the shared cache root does it). `ttl` is Redis' own expiry (`SET ... PX`).
+host the user's key file does it). Processes with different secrets use different keys, so they
+never overwrite or delete each other's entries; an entry sealed under another secret is a miss
+with one warning per cache and is left alone. `ttl` is Redis' own expiry (`SET ... PX`).
 `maxsize` is not a per-function entry count: Redis bounds memory for the whole server with
 `maxmemory` and evicts by its `maxmemory-policy` (allkeys-lru, allkeys-lfu, allkeys-random,
 volatile-ttl, ...), so size the server, not the function. `cache_clear` deletes only this
@@ -44,10 +46,11 @@ from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from twat_cache import keys, storage
+from twat_cache import envelope, keys
 from twat_cache.config import CacheConfig
 from twat_cache.record import CacheRecord as StoreContext
 from twat_cache.store import AsyncStore, Store
+from twat_cache.secret import Secret, load_secret
 
 logger = logging.getLogger("twat_cache")
 
@@ -197,6 +200,8 @@ class _RedisBase(Store):
     def __init__(self, config: CacheConfig, ctx: StoreContext, url: str) -> None:
         self.url = url
         self.namespace = ctx.namespace
+        # Resolved once: a hit must not look the secret up again.
+        self.secret = load_secret()
         self.prefix = f"{PREFIX}:{ctx.namespace}:"
         self.lock_prefix = f"{LOCK_PREFIX}:{ctx.namespace}:"
         # exactly this namespace's entries: a longer namespace yields longer keys, never a match
@@ -206,15 +211,17 @@ class _RedisBase(Store):
         self.px: int | None = None if ttl is None else max(1, round(ttl * 1000))
         self.lock_timeout = lock_timeout()
         self.health = _Health(ctx.name, url)
+        self._foreign_warned = False
         # One retry (no backoff) reconnects a pooled connection that a server restart broke.
         self.client: redis.Redis = redis.Redis.from_url(
             url, **{"retry": Retry(NoBackoff(), 1), **_CLIENT_OPTIONS}
         )
         self.native: Any = self.client
 
-    def digest(self, key: Hashable) -> str:
-        """The stable digest of `key` in this namespace (TypeError for list/dict/set parts)."""
-        return str(key)  # the core's disk digest
+    def digest(self, key: Hashable, secret: Secret | None = None) -> str:
+        """The entry key of `key`: the core's disk digest, already salted with the
+        function's namespace and the secret's id (so secrets never share entries)."""
+        return str(key)
 
     def lock_name(self, key: Hashable) -> str:
         """The Redis key of the single-flight lock for `key`."""
@@ -223,15 +230,24 @@ class _RedisBase(Store):
     def _unseal(self, name: str, digest: str, blob: bytes, default: Any) -> tuple[Any, bool]:
         """The value in `blob`, or `(default, True)` when it is corrupt (then it is logged)."""
         try:
-            return storage.unseal(blob, context=digest.encode()), False
-        except storage.CorruptEntry as exc:
+            return envelope.unseal(blob, secret=self.secret, context=digest.encode())[0], False
+        except envelope.ForeignEntry as exc:  # another secret's entry: a miss, left alone
+            if not self._foreign_warned:
+                self._foreign_warned = True
+                logger.warning(
+                    "twat_cache: %s: ignoring Redis entry %s: %s", self.health.name, name, exc
+                )
+            return default, False
+        except envelope.CorruptEntry as exc:
             logger.warning(
                 "twat_cache: %s: dropping corrupt Redis entry %s: %s", self.health.name, name, exc
             )
             return default, True
 
     def _seal(self, digest: str, value: Any) -> bytes:
-        return storage.seal(value, context=digest.encode(), encrypt=self.encrypt)
+        return envelope.seal(
+            value, secret=self.secret, context=digest.encode(), encrypt=self.encrypt
+        )
 
     def delete(self, key: Hashable) -> bool:
         """Drop the entry of `key`; True if there was one (raises if the server is down)."""
