@@ -19,13 +19,18 @@ MIGRATION = {
     "twat_cache.cache": ["clear_cache", "get_stats"],
     "twat_cache.utils": ["get_cache_path"],
     "twat_cache.type_defs": ["AsyncR", "CacheKey", "P", "R"],
-    "twat_cache.exceptions": ["ConfigurationError", "EngineNotAvailableError", "TwatCacheError"],
+    "twat_cache.exceptions": [
+        "ConfigurationError",
+        "EngineNotAvailableError",
+        "TwatCacheError",
+        "UncacheableError",
+    ],
 }
 EXISTING = {
     "twat_cache.decorators": ["acache", "bcache", "fcache", "mcache", "ucache"],
     "twat_cache.config": ["CacheConfig", "create_cache_config"],
 }
-LAZY = [*MIGRATION, "twat_cache.errors"]
+LAZY = MIGRATION
 
 
 def run_py(code: str) -> str:

@@ -60,10 +60,13 @@ def make_native(maxsize: int | None, policy: str, ttl: float | None) -> tuple[An
     `TTLCache(maxsize, ttl)`; the other policies keep their class and return False, so the
     core adds expiry on top.
     """
-    core = load_core()
     size = 0 if maxsize is None else maxsize
     if ttl is not None and policy in ("ttl", "fifo"):
-        return core.TTLCache(size, ttl), True
+        # cachebox's TTLCache is a Python subclass of the extension's (in cachebox itself).
+        import cachebox  # noqa: PLC0415
+
+        return cachebox.TTLCache(size, ttl), True
+    core = load_core()
     classes = {
         "lru": core.LRUCache,
         "lfu": core.LFUCache,

@@ -39,13 +39,15 @@ class Opened:
     keyed faithfully.
     """
 
-    __slots__ = ("front", "persistent", "salt", "store")
+    __slots__ = ("_salt", "_secret", "front", "namespace", "persistent", "store")
 
-    def __init__(self, store: Store, front: Store | None, salt: bytes | None) -> None:
+    def __init__(self, store: Store, front: Store | None, namespace: str | None) -> None:
         self.store = store
         self.front = front
-        self.salt = salt
-        self.persistent = salt is not None
+        self.namespace = namespace
+        self.persistent = namespace is not None
+        self._secret: object = None
+        self._salt = b""
 
     def memory_key(self, key: Hashable) -> Hashable:
         """`key` if it is hashable, else its canonical form."""
@@ -57,9 +59,24 @@ class Opened:
 
     def store_key(self, key: Hashable) -> Hashable:
         """The key the store is indexed by (and single flight is keyed by)."""
-        if self.salt is not None:
-            return disk_digest(key, self.salt)
+        if self.namespace is not None:
+            return disk_digest(key, self.salt())
         return self.memory_key(key)
+
+    def salt(self) -> bytes:
+        """The digest salt: the namespace and the current secret's id.
+
+        Processes (or a process, over time) with different secrets never share entries, so
+        they never overwrite, delete or warn about each other's. The secret is cached by
+        `secret.load_secret`; the salt is made again only when it changes.
+        """
+        from twat_cache.secret import load_secret  # noqa: PLC0415
+
+        secret = load_secret()
+        if secret is not self._secret:
+            self._salt = f"{self.namespace}\x00{secret.id}".encode("utf-8", "surrogatepass")
+            self._secret = secret
+        return self._salt
 
 
 def report_choice(record: CacheRecord, warnings: tuple[str, ...]) -> None:
@@ -138,14 +155,7 @@ def open_cache(state: CacheState, *, is_async: bool) -> Opened:
             record.name,
         )
     front = open_front(record.config) if record.folder is not None and spec.persistent else None
-    salt = None
-    if spec.persistent:
-        # Keys are salted with the secret's id too: processes with different secrets never
-        # share (so never overwrite, delete or warn about) each other's entries.
-        from twat_cache.secret import load_secret  # noqa: PLC0415
-
-        salt = f"{record.namespace}\x00{load_secret().id}".encode("utf-8", "surrogatepass")
-    return Opened(store, front, salt)
+    return Opened(store, front, record.namespace if spec.persistent else None)
 
 
 def _rechoose(record: CacheRecord, failed: set[str], *, is_async: bool) -> CacheRecord:

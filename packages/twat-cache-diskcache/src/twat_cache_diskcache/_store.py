@@ -135,7 +135,6 @@ class DiskcacheStore(Store):
             raise ValueError("diskcache: the store needs a folder (StoreContext.folder is None)")
         self.namespace = ctx.namespace
         # Resolved once: a hit must not look the secret up again.
-        self.secret = load_secret()
         self.name = ctx.name
         self.ttl = config.ttl
         self.maxsize = config.maxsize
@@ -170,7 +169,7 @@ class DiskcacheStore(Store):
 
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value for `key`, or `default` (missing, expired, or not intact)."""
-        secret = self.secret
+        secret = load_secret()
         digest = self.digest(key, secret)
         blob = self._get(digest, _ABSENT, retry=True)
         if blob is _ABSENT:
@@ -189,7 +188,7 @@ class DiskcacheStore(Store):
 
     def set(self, key: Hashable, value: Any) -> None:
         """Store `value` sealed, with the ttl, then cull beyond `maxsize` entries."""
-        secret = self.secret
+        secret = load_secret()
         digest = self.digest(key, secret)
         blob = seal(value, secret=secret, context=digest.encode(), encrypt=self.encrypt)
         self.native.set(digest, blob, expire=self.ttl, retry=True)

@@ -192,7 +192,6 @@ class JoblibStore(Store):
         self._superseded = code != ANY_CODE
         self.namespace = namespace
         # Resolved once: a hit must not look the secret up again.
-        self.secret = load_secret()
         self.maxsize = config.maxsize
         self.ttl = config.ttl
         self.compress: bool | int = compress
@@ -337,7 +336,7 @@ class JoblibStore(Store):
         if magic != MAGIC or start < 0:
             raise CorruptEntry("not a twat-cache joblib entry (bad trailer or truncated)")
         trailer = data[start : size - TAIL.size]
-        meta = unseal(trailer, secret=self.secret, context=self._context(digest))[0]
+        meta = unseal(trailer, secret=load_secret(), context=self._context(digest))[0]
         try:
             version, n, sha, deadline, flags = meta
         except (TypeError, ValueError) as exc:
@@ -359,7 +358,7 @@ class JoblibStore(Store):
             if flags & ENCRYPTED:
                 with memoryview(data) as whole, whole[:n] as payload:
                     context = self._context(digest, payload=True)
-                    raw = unseal(payload, secret=self.secret, context=context)[0]
+                    raw = unseal(payload, secret=load_secret(), context=context)[0]
                 return joblib.load(io.BytesIO(raw), **_EXACT)
             if flags & COMPRESSED:
                 # joblib's zlib reader does not stop at the stream's end: give it the payload only.
@@ -382,7 +381,7 @@ class JoblibStore(Store):
         Raises whatever pickling raises for a value joblib cannot store; no file is left behind.
         """
         hash(key)
-        secret = self.secret
+        secret = load_secret()
         digest = self.digest(key, secret)
         path = self._prefix + digest + SUFFIX
         deadline = None if self.ttl is None else time.time() + self.ttl
@@ -541,7 +540,7 @@ class JoblibStore(Store):
                 raise CorruptEntry("not a twat-cache joblib entry (bad trailer or truncated)")
             file.seek(start)
             trailer = file.read(length)
-        meta = unseal(trailer, secret=self.secret, context=self._context(digest))[0]
+        meta = unseal(trailer, secret=load_secret(), context=self._context(digest))[0]
         try:
             version, n, _sha, deadline, _flags = meta
         except (TypeError, ValueError) as exc:

@@ -97,7 +97,6 @@ class _KleptoStore(Store):
             )
         self.namespace = ctx.namespace
         # Resolved once: a hit must not look the secret up again.
-        self.secret = load_secret()
         self.name = ctx.name
         self.folder = Path(ctx.folder)
         self.ttl = config.ttl
@@ -152,7 +151,7 @@ class _KleptoStore(Store):
     # -- the Store protocol ----------------------------------------------------------------
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value for `key`, or `default` (missing or not intact)."""
-        secret = self.secret
+        secret = load_secret()
         digest = self.digest(key, secret)
         with self._mutex:
             blob = self._read(digest)
@@ -175,7 +174,7 @@ class _KleptoStore(Store):
 
     def set(self, key: Hashable, value: Any) -> None:
         """Store `value` sealed, then evict beyond `maxsize` entries."""
-        secret = self.secret
+        secret = load_secret()
         digest = self.digest(key, secret)
         blob = seal(value, secret=secret, context=digest.encode(), encrypt=self.encrypt)
         with self._mutex:
@@ -220,7 +219,7 @@ class _KleptoStore(Store):
             return 0
         now = time.time()
         dropped = 0
-        secret = self.secret
+        secret = load_secret()
         with self._mutex:
             for digest in self._digests():
                 blob = self._read(digest)

@@ -201,7 +201,6 @@ class _RedisBase(Store):
         self.url = url
         self.namespace = ctx.namespace
         # Resolved once: a hit must not look the secret up again.
-        self.secret = load_secret()
         self.prefix = f"{PREFIX}:{ctx.namespace}:"
         self.lock_prefix = f"{LOCK_PREFIX}:{ctx.namespace}:"
         # exactly this namespace's entries: a longer namespace yields longer keys, never a match
@@ -230,7 +229,7 @@ class _RedisBase(Store):
     def _unseal(self, name: str, digest: str, blob: bytes, default: Any) -> tuple[Any, bool]:
         """The value in `blob`, or `(default, True)` when it is corrupt (then it is logged)."""
         try:
-            return envelope.unseal(blob, secret=self.secret, context=digest.encode())[0], False
+            return envelope.unseal(blob, secret=load_secret(), context=digest.encode())[0], False
         except envelope.ForeignEntry as exc:  # another secret's entry: a miss, left alone
             if not self._foreign_warned:
                 self._foreign_warned = True
@@ -246,7 +245,7 @@ class _RedisBase(Store):
 
     def _seal(self, digest: str, value: Any) -> bytes:
         return envelope.seal(
-            value, secret=self.secret, context=digest.encode(), encrypt=self.encrypt
+            value, secret=load_secret(), context=digest.encode(), encrypt=self.encrypt
         )
 
     def delete(self, key: Hashable) -> bool:
