@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 import twat_cache as tc
-from twat_cache.store import Store
 from conftest import has
+from twat_cache.store import Store
 
 DECORATORS: dict[str, Callable[[], Any]] = {
     "mcache": lambda: tc.mcache,
@@ -600,7 +600,8 @@ def test_a_store_that_does_not_raise_for_unhashable_keys_still_works(monkeypatch
         cached = tc.ucache(preferred_engine="functools")(g)
         assert cached([1, 2]) == cached([1, 2]) == 2
     assert calls == [[1, 2]]
-    assert opened and len(opened[0]) == 1
+    assert opened
+    assert len(opened[0]) == 1
 
 
 @pytest.mark.skipif(has("twat_cache_aiocache"), reason="aiocache is installed")

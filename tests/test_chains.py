@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from expected_chains import BACKENDS, expected_picks
-from twat_cache.chains import choose
-from twat_cache.config import CacheConfig
 from twat_cache import registry
 from twat_cache.backends.functools import BACKEND as FUNCTOOLS
+from twat_cache.chains import choose
+from twat_cache.config import CacheConfig
 from twat_cache.spec import BackendSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +22,8 @@ def plugin_spec(name: str) -> BackendSpec:
     """A plugin's real spec, loaded from its source file (installed in this session or not)."""
     path = ROOT / "packages" / f"twat-cache-{name}" / "src" / f"twat_cache_{name}" / "__init__.py"
     loader = importlib.util.spec_from_file_location(f"_spec_of_{name}", path)
-    assert loader is not None and loader.loader is not None
+    assert loader is not None
+    assert loader.loader is not None
     module = importlib.util.module_from_spec(loader)
     loader.loader.exec_module(module)
     spec: BackendSpec = module.BACKEND

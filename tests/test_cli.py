@@ -29,17 +29,22 @@ FAKE_PLUGIN = '''
 import os, time
 from pathlib import Path
 from twat_cache.keys import stable_digest
-from twat_cache.registry import BackendSpec
+from twat_cache.spec import BackendSpec
 from twat_cache.storage import CorruptEntry, atomic_write, seal, unseal
+from twat_cache.store import Store as StoreBase
 
 BACKEND = BackendSpec(
     name="fakedisk", kinds=frozenset({"disk"}), policies=frozenset({"lru", "ttl"}),
-    persistent=True, native_ttl=True, opener="fakedisk_plugin:open_store",
+    persistent=True, opener="fakedisk_plugin:open_store",
     description="test backend", distribution="fakedisk",
 )
 
 
-class Store:
+class Store(StoreBase):
+    handles_ttl = True
+    digest_keys = True
+    blocking = True
+
     def __init__(self, config, ctx):
         self.ttl = config.ttl
         self.namespace = ctx.namespace
@@ -48,7 +53,7 @@ class Store:
         self.native = self.dir
 
     def _path(self, key):
-        return self.dir / stable_digest(self.namespace, key)
+        return self.dir / key  # the core's disk digest
 
     def get(self, key, default):
         path = self._path(key)
@@ -372,16 +377,6 @@ def test_an_absolute_folder_outside_the_root(tmp_path: Path, plugin_dir: Path) -
     assert twat_json(root, "path", str(elsewhere))["marked"] is True
     twat(root, "clear", str(elsewhere), plugin=plugin_dir)
     assert twat_json(root, "list", str(elsewhere), plugin=plugin_dir)["caches"][0]["entries"] == 0
-
-
-def test_a_store_without_prune_is_reported(tmp_path: Path, plugin_dir: Path) -> None:
-    source = (plugin_dir / "fakedisk_plugin.py").read_text()
-    (plugin_dir / "fakedisk_plugin.py").write_text(source.replace("def prune(", "def _prune("))
-    run_script(tmp_path, POPULATE, plugin_dir)
-    [row] = twat_json(tmp_path, "prune", plugin=plugin_dir)["caches"]
-    assert row["pruned"] is None
-    assert "cannot prune" in row["note"]
-    assert row["entries"] == 5
 
 
 # --- whatever real disk backend this install has -----------------------------------------------

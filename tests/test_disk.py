@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 import twat_cache as tc
-from twat_cache.testing import store_of
 from conftest import has, needs
 from test_disk_helpers import backend_params, decorator, rewrite_entries, stored_blobs
 from twat_cache.locks import StripedLocks
+from twat_cache.testing import store_of
 
 pytestmark = pytest.mark.skipif(
     not (has("twat_cache_diskcache") or has("twat_cache_klepto")),

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 import twat_cache as tc
+from twat_cache.testing import store_of
 from conftest import has, needs
 
 POSIX = sys.platform != "win32"
@@ -311,8 +312,7 @@ def test_clearing_in_process_keeps_a_users_files(backend, tmp_path):
     f.cache_clear()
     tc.clear_cache(str(project))
     tc.clear_cache()
-    store = f._twat_cache_state.store
-    getattr(store, "clear_all", lambda: None)()
+    store_of(f).clear_all()
     assert users_part(snapshot(project, outside), before) == before
     f(1)
     assert calls == [1, 1]

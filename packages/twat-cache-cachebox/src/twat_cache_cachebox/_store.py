@@ -29,7 +29,7 @@ __all__ = ["CacheboxStore", "load_core", "make_native", "open_store"]
 
 
 def load_core() -> Any:
-    """cachebox's Rust extension module (`cachebox._core`), without cachebox's `__init__`."""
+    """Cachebox's Rust extension module (`cachebox._core`), without cachebox's `__init__`."""
     core = sys.modules.get("cachebox._core")
     if core is not None:
         return core
@@ -74,7 +74,9 @@ def make_native(maxsize: int | None, policy: str, ttl: float | None) -> tuple[An
         "rr": core.RRCache,
     }
     if policy not in classes:
-        raise ValueError(f"policy: expected one of lru, lfu, fifo, rr (or ttl with a ttl), got {policy!r}")
+        raise ValueError(
+            f"policy: expected one of lru, lfu, fifo, rr (or ttl with a ttl), got {policy!r}"
+        )
     return classes[policy](size), False
 
 

@@ -81,7 +81,7 @@ class CachetoolsStore(Store):
         data = self.mapping
         if data is not None:
             # No eviction ever happens, so skipping the order bookkeeping changes nothing.
-            self.get = data.get  # type: ignore[method-assign]
+            self.get = data.get  # type: ignore[method-assign,assignment]
             return
         getitem = self.native.__getitem__
 

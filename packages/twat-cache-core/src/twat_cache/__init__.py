@@ -108,7 +108,15 @@ def available_backends() -> dict[str, Any]:
         for label, (decorator, config, is_async) in cases.items()
     }
     chain_steps = {}
-    for name in ("mcache", "bcache", "bcache-dir", "fcache", "acache", "ucache", "ucache-persistent"):
+    for name in (
+        "mcache",
+        "bcache",
+        "bcache-dir",
+        "fcache",
+        "acache",
+        "ucache",
+        "ucache-persistent",
+    ):
         primary, fallback = chains.steps(name, usable)
         chain_steps[name] = [backend for backend, _ in primary + fallback]
     missing = {

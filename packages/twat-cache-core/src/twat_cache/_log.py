@@ -34,8 +34,7 @@ _said_lock = threading.Lock()
 
 
 def notice_once(message: str) -> None:
-    """Log `message` at WARNING once per process (e.g. a fallback: once per backend, not per
-    function)."""
+    """Log `message` at WARNING once per process (a fallback: once per backend, not function)."""
     with _said_lock:
         if message in _said:
             return

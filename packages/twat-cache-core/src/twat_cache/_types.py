@@ -147,7 +147,9 @@ class CachedFunction(Protocol[P, R_co]):
 
     # Methods: reached through an instance, the cached function binds `self` like a function.
     @overload
-    def __get__(self, instance: None, owner: type[Any] | None = None) -> CachedFunction[P, R_co]: ...
+    def __get__(
+        self, instance: None, owner: type[Any] | None = None
+    ) -> CachedFunction[P, R_co]: ...
     @overload
     def __get__(
         self: CachedFunction[Concatenate[S, P2], R2], instance: S, owner: type[Any] | None = None
@@ -163,4 +165,3 @@ class Decorator(Protocol):
     def __call__(self, func: Callable[P, R], /) -> CachedFunction[P, R]:
         """Wrap `func` in its cache."""
         ...
-

@@ -44,9 +44,7 @@ class AsyncEngine(Engine):
         self.flights = AsyncFlights()
         self._background: set[asyncio.Task[Any]] = set()
         p = params
-        self._fast_n = (
-            len(p.positional) if self.keymaker.simple and self.key_fn is None else -1
-        )
+        self._fast_n = len(p.positional) if self.keymaker.simple and self.key_fn is None else -1
 
     async def first(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The stub's first call: open the cache, then answer the call."""
@@ -65,9 +63,8 @@ class AsyncEngine(Engine):
         """Route the stub straight to `call` from now on."""
         wrapper = self.wrapper()
         if wrapper is not None:
-            wrapper.__globals__["_tc_first"] = (  # type: ignore[attr-defined]
-                self.passthrough if switch.env_disabled() else self.call
-            )
+            namespace: dict[str, Any] = getattr(wrapper, "__globals__")  # noqa: B009
+            namespace["_tc_first"] = self.passthrough if switch.env_disabled() else self.call
 
     async def passthrough(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """Caching is off for the process (`TWAT_CACHE_DISABLE`)."""
@@ -77,7 +74,6 @@ class AsyncEngine(Engine):
 
     async def aread(self, skey: Hashable) -> Any:
         """A store read (fresh values): memory directly, async stores awaited, I/O in a thread."""
-
         store = self._store()
         try:
             if isinstance(store, AsyncStore):
@@ -94,7 +90,6 @@ class AsyncEngine(Engine):
 
     async def awrite(self, skey: Hashable, value: Any) -> None:
         """A store write, off the loop like `read`; failures are logged once."""
-
         store = self._store()
         try:
             if isinstance(store, AsyncStore):
@@ -108,9 +103,9 @@ class AsyncEngine(Engine):
 
     async def alookup_stale(self, skey: Hashable) -> tuple[Any, bool]:
         """(value, fresh) through the stale window, off the loop for blocking stores."""
-
         if self._store().blocking:
-            return await _to_thread(self.lookup_stale, skey)
+            found: tuple[Any, bool] = await _to_thread(self.lookup_stale, skey)
+            return found
         return self.lookup_stale(skey)
 
     def _store(self) -> Store:
@@ -204,7 +199,9 @@ class AsyncEngine(Engine):
         self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         try:
-            await self.flights.run(skey, lambda: self.compute(key, skey, args, kwargs), self.timeout)
+            await self.flights.run(
+                skey, lambda: self.compute(key, skey, args, kwargs), self.timeout
+            )
         except Exception as exc:
             from twat_cache._log import logger  # noqa: PLC0415
 
@@ -245,7 +242,6 @@ class AsyncEngine(Engine):
 
     async def cache_set(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Store `value` as the result of one call (unconditionally)."""
-
         await self.aopen()
         key, skey = self.keys(args, kwargs)
         store = self._store()

@@ -101,10 +101,10 @@ def params_of(func: Callable[..., Any]) -> Params:
         if code.co_flags & _CO_VARKEYWORDS:
             varkw = varnames[i]
         defaults: dict[str, Any] = {}
-        values = func.__defaults__ or ()  # type: ignore[attr-defined]
+        values = func.__defaults__ or ()
         if values:
             defaults.update(zip(positional[n - len(values) :], values, strict=True))
-        defaults.update(func.__kwdefaults__ or {})  # type: ignore[attr-defined]
+        defaults.update(func.__kwdefaults__ or {})
         return Params(positional, code.co_posonlyargcount, varargs, kwonly, varkw, defaults)
     import inspect  # noqa: PLC0415  (only for callables that are not plain functions)
 
@@ -112,7 +112,9 @@ def params_of(func: Callable[..., Any]) -> Params:
     parameters = list(inspect.signature(func, follow_wrapped=False).parameters.values())
     return Params(
         positional=tuple(
-            p.name for p in parameters if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
+            p.name
+            for p in parameters
+            if p.kind in (kinds.POSITIONAL_ONLY, kinds.POSITIONAL_OR_KEYWORD)
         ),
         posonly=sum(1 for p in parameters if p.kind is kinds.POSITIONAL_ONLY),
         varargs=next((p.name for p in parameters if p.kind is kinds.VAR_POSITIONAL), None),
@@ -182,7 +184,8 @@ class KeyMaker:
         except BadCall:
             plan = _bad_call
         if len(self.plans) < self.MAX_PLANS:
-            self.plans[(nargs, *kwnames)] = plan
+            shape = (nargs, *kwnames)
+            self.plans[shape] = plan
         return plan
 
     def layout(self, nargs: int, kwnames: tuple[str, ...]) -> list[tuple[str, Source]]:
@@ -199,7 +202,9 @@ class KeyMaker:
         for index in range(p.posonly, min(nargs, npos)):
             if p.positional[index] in rest:  # given by position and by keyword
                 raise BadCall
-        out: list[tuple[str, Source]] = [(p.positional[i], ("a", i)) for i in range(min(nargs, npos))]
+        out: list[tuple[str, Source]] = [
+            (p.positional[i], ("a", i)) for i in range(min(nargs, npos))
+        ]
         for index, name in enumerate(p.positional[nargs:], start=nargs):
             if name in rest and index >= p.posonly:
                 out.append((name, ("k", name)))
@@ -249,7 +254,7 @@ class KeyMaker:
         for position, (name, (kind, what)) in enumerate(layout):
             label = ""
             if kind == "a":
-                value = f"a[{int(what)}]"
+                value = f"a[{int(what)}]"  # type: ignore[call-overload]
             elif kind in ("k", "item"):
                 label = const(what)
                 value = f"k[{label}]"

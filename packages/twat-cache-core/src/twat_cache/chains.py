@@ -90,7 +90,9 @@ def steps(name: str, specs: Mapping[str, BackendSpec]) -> tuple[list[Step], list
 
 def _first_kind(spec: BackendSpec, need: str, *, is_async: bool) -> str | None:
     """The kind to open `spec` as when it is asked for by name (preferred_engine)."""
-    order = (need, "disk", "file", "memory", "async") if is_async else (need, "disk", "file", "memory")
+    order = (
+        (need, "disk", "file", "memory", "async") if is_async else (need, "disk", "file", "memory")
+    )
     for kind in order:
         if kind == "async" and not is_async:
             continue
@@ -126,16 +128,16 @@ def choose(
     wanted = primary[0] if primary else (fallback[0] if fallback else LAST)
     lead = (leads or {}).get(name)
     if lead is not None and lead not in usable:
-        kind = "memory" if name in MEMORY_CHAINS else ("async" if name == "acache" else "disk")
-        wanted = (lead, kind)
+        lead_kind = "memory" if name in MEMORY_CHAINS else ("async" if name == "acache" else "disk")
+        wanted = (lead, lead_kind)
     engine = config.preferred_engine
     if engine is not None:
         spec = usable.get(engine)
         need = "async" if name == "acache" else (wanted[1] if primary else "memory")
-        kind = _first_kind(spec, need, is_async=is_async) if spec else None
-        if spec is not None and kind is not None and engine not in exclude:
-            primary = [(engine, kind), *(s for s in primary if s[0] != engine)]
-            wanted = (engine, kind)
+        engine_kind = _first_kind(spec, need, is_async=is_async) if spec else None
+        if spec is not None and engine_kind is not None and engine not in exclude:
+            primary = [(engine, engine_kind), *(s for s in primary if s[0] != engine)]
+            wanted = (engine, engine_kind)
         elif engine == "aiocache" and name == "acache" and spec is None:
             pass  # acache's default backend: not installed means the usual memory fallback
         else:

@@ -209,7 +209,9 @@ def mcache(
     if _is_target(maxsize):
         return _apply("mcache", maxsize, {"kind": "memory"})
     return _apply(
-        "mcache", None, {**options, "kind": "memory", "maxsize": maxsize, "ttl": ttl, "policy": policy}
+        "mcache",
+        None,
+        {**options, "kind": "memory", "maxsize": maxsize, "ttl": ttl, "policy": policy},
     )
 
 
@@ -375,4 +377,3 @@ def _names_persistent(engine: str | None) -> bool:
         return False
     spec = registry.discover().get(engine)
     return spec is not None and spec.persistent
-

@@ -26,8 +26,8 @@ from typing import Any
 from twat_cache import registry
 from twat_cache._log import logger
 from twat_cache.config import CacheConfig
-from twat_cache.record import CacheRecord
 from twat_cache.paths import MARKER, TMP_PREFIX
+from twat_cache.record import CacheRecord
 
 __all__ = [
     "FolderError",

@@ -64,7 +64,9 @@ def new_globals(first: Callable[[tuple[Any, ...], dict[str, Any]], Any]) -> dict
 
 
 _STUB_SOURCE = "def _tc_wrapper(*args, **kwargs):\n    return _tc_first(args, kwargs)\n"
-_ASTUB_SOURCE = "async def _tc_wrapper(*args, **kwargs):\n    return await _tc_first(args, kwargs)\n"
+_ASTUB_SOURCE = (
+    "async def _tc_wrapper(*args, **kwargs):\n    return await _tc_first(args, kwargs)\n"
+)
 
 
 def stub(namespace: dict[str, Any], *, is_async: bool = False) -> Callable[..., Any]:
@@ -88,7 +90,11 @@ class HotCode:
     __slots__ = ("code", "defaults", "kwdefaults", "source")
 
     def __init__(
-        self, code: CodeType, defaults: tuple[Any, ...] | None, kwdefaults: dict[str, Any] | None, source: str
+        self,
+        code: CodeType,
+        defaults: tuple[Any, ...] | None,
+        kwdefaults: dict[str, Any] | None,
+        source: str,
     ) -> None:
         self.code = code
         self.defaults = defaults
@@ -98,17 +104,25 @@ class HotCode:
     def install(self, function: Callable[..., Any], namespace: dict[str, Any]) -> None:
         """Give `function` (a stub over `namespace`) this code and its defaults."""
         namespace["__loader__"].source = self.source
-        function.__code__ = self.code  # type: ignore[attr-defined]
-        function.__defaults__ = self.defaults  # type: ignore[attr-defined]
-        function.__kwdefaults__ = self.kwdefaults  # type: ignore[attr-defined]
+        target: Any = function
+        target.__code__ = self.code
+        target.__defaults__ = self.defaults
+        target.__kwdefaults__ = self.kwdefaults
 
 
 def _lookup_lines(mapping: bool) -> list[str]:
-    """The lines after `_tc_key` is made: a hit returns, anything else falls through with
-    `_tc_value` set to MISS, _tc_UNHASHABLE or _tc_FAILED."""
+    """The lines after `_tc_key` is made, for a `mapping` subscript or a `get` call.
+
+    A hit returns; anything else falls through with `_tc_value` set to MISS, _tc_UNHASHABLE
+    or _tc_FAILED.
+    """
     lines = ["    try:"]
     if mapping:  # subscript: no argument parsing; KeyError is a miss
-        lines += ["        _tc_value = _tc_map[_tc_key]", "    except KeyError:", "        _tc_value = _tc_MISS"]
+        lines += [
+            "        _tc_value = _tc_map[_tc_key]",
+            "    except KeyError:",
+            "        _tc_value = _tc_MISS",
+        ]
     else:
         lines += ["        _tc_value = _tc_get(_tc_key, _tc_MISS)"]
     lines += [
@@ -129,7 +143,9 @@ def _lookup_lines(mapping: bool) -> list[str]:
     return lines
 
 
-def generate(keymaker: KeyMaker, *, mapping: bool, name: str, qualname: str, filename: str) -> HotCode | None:
+def generate(
+    keymaker: KeyMaker, *, mapping: bool, name: str, qualname: str, filename: str
+) -> HotCode | None:
     """The exact-signature hit path for `keymaker`'s parameters, or None when it cannot be made.
 
     None for parameter names that are not plain identifiers or that start with the generated

@@ -39,7 +39,7 @@ def instrument(meter_provider: Any = None) -> bool:
     no-ops), False when `opentelemetry-api` is not installed.
     """
     try:
-        from opentelemetry import metrics  # noqa: PLC0415
+        from opentelemetry import metrics  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
     except ImportError:
         return False
     with _lock:
@@ -59,11 +59,15 @@ def instrument(meter_provider: Any = None) -> bool:
             return callback
 
         meter.create_observable_counter(
-            "twat_cache.hits", callbacks=[observe("hits")], unit="{call}",
+            "twat_cache.hits",
+            callbacks=[observe("hits")],
+            unit="{call}",
             description="calls answered from the cache",
         )
         meter.create_observable_counter(
-            "twat_cache.misses", callbacks=[observe("misses")], unit="{call}",
+            "twat_cache.misses",
+            callbacks=[observe("misses")],
+            unit="{call}",
             description="calls that computed",
         )
         duration = meter.create_histogram(

@@ -1,5 +1,8 @@
-"""Older import paths of key helpers: the rules live in `encode` (keys), `binding` (calls) and
-`identity` (functions); the names here keep earlier imports working."""
+"""Older import paths of the key helpers.
+
+The rules live in `encode` (keys), `binding` (calls) and `identity` (functions); the names
+here keep earlier imports working.
+"""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ class Opened:
     def store_key(self, key: Hashable) -> Hashable:
         """The key the store is indexed by (and single flight is keyed by)."""
         if self.namespace is not None:
-            return disk_digest(key, self.salt())
+            return disk_digest(key, self.salt(), buffer_hash=self.store.buffer_hash)
         return self.memory_key(key)
 
     def salt(self) -> bytes:

@@ -117,7 +117,7 @@ def engine(name: str, value: Any) -> str | None:
     known = registry.known_names()
     if value not in known:
         raise ConfigurationError(f"{name}: unknown backend {value!r}; known backends: {known}")
-    return value
+    return str(value)
 
 
 def compress_level(name: str, value: Any) -> bool | int:
@@ -170,8 +170,13 @@ def wait_seconds(name: str, value: Any) -> float | None:
 OPTIONS: dict[str, Option] = {
     option.name: option
     for option in (
-        Option("maxsize", None, positive_int, "entries kept (None: unbounded in memory, "
-               "the backend's documented default limit on disk)"),
+        Option(
+            "maxsize",
+            None,
+            positive_int,
+            "entries kept (None: unbounded in memory, "
+            "the backend's documented default limit on disk)",
+        ),
         Option("ttl", None, seconds, "seconds an entry stays fresh (None: no expiry)"),
         Option("policy", "lru", choice(POLICIES), "eviction: lru, lfu, fifo, rr or ttl"),
         Option("folder_name", None, folder, "a name under the cache root, or an absolute path"),
@@ -181,9 +186,15 @@ OPTIONS: dict[str, Option] = {
         Option("compress", False, compress_level, "fcache: True or a zlib level 0-9"),
         Option("typed", False, flag, "1 and 1.0 are different calls in memory keys too"),
         Option("encrypt", False, flag, "encrypt persistent entries at rest (cryptography)"),
-        Option("mmap_mode", None, choice(MMAP_MODES, optional=True),
-               "fcache: load arrays memory-mapped (r, r+, w+, c)"),
-        Option("check_code", False, flag, "drop persistent entries when the function's code changes"),
+        Option(
+            "mmap_mode",
+            None,
+            choice(MMAP_MODES, optional=True),
+            "fcache: load arrays memory-mapped (r, r+, w+, c)",
+        ),
+        Option(
+            "check_code", False, flag, "drop persistent entries when the function's code changes"
+        ),
         Option("url", None, text, "network stores: the server URL (also $TWAT_CACHE_URL)"),
         Option("secure", True, flag, "False: files and folders follow the umask (a shared cache)"),
         Option("ignore", (), names, "parameters left out of the key"),
@@ -193,8 +204,12 @@ OPTIONS: dict[str, Option] = {
         Option("max_bytes", None, positive_int, "total size bound of a persistent cache"),
         Option("front", None, positive_int, "entries of an in-process memory tier in front"),
         Option("front_ttl", 1.0, seconds, "seconds a front entry stays (default 1.0)"),
-        Option("wait_timeout", None, wait_seconds,
-               "seconds a call waits for another's computation of its key before computing"),
+        Option(
+            "wait_timeout",
+            None,
+            wait_seconds,
+            "seconds a call waits for another's computation of its key before computing",
+        ),
         Option("kind", "memory", choice(KINDS), "what the decorator asks for"),
     )
 }

@@ -40,8 +40,8 @@ FAMILY = "twat_cache.family"
 
 __all__ = [
     "FAMILY",
-    "EngineNotAvailableError",
     "GROUP",
+    "EngineNotAvailableError",
     "Registry",
     "StoreContext",
     "discover",
@@ -53,6 +53,7 @@ __all__ = [
     "open_store",
     "require",
 ]
+
 
 class EngineNotAvailableError(TwatCacheError):
     """A backend required by name cannot be used: its plugin or its library is not installed.
@@ -68,7 +69,7 @@ Entry = tuple[str, str, str]
 
 def _normalize(name: str) -> str:
     """A distribution name as PEP 503 compares them (lowercase, runs of -_. as one -)."""
-    out = []
+    out: list[str] = []
     dash = False
     for ch in name.lower():
         if ch in "-_.":
@@ -228,9 +229,10 @@ def _load(name: str, value: str, distribution: str) -> BackendSpec | None:
     if obj.name != name:
         logger.warning("skipping backend plugin %r: its spec is named %r", name, obj.name)
         return None
-    if not obj.distribution:
-        obj = obj.replace(distribution=distribution)
-    return obj
+    spec: BackendSpec = obj
+    if not spec.distribution:
+        spec = spec.replace(distribution=distribution)
+    return spec
 
 
 def _plugin_distribution(value: str) -> str:

@@ -121,10 +121,19 @@ class CacheState:
         self.misses.reset()
 
     def size(self) -> int:
-        """The number of entries in the store (0 before it is opened or if it cannot tell)."""
+        """The number of entries in the store (0 if it cannot tell).
+
+        A persistent cache not called yet is opened to count what other processes stored; a
+        memory cache not called yet holds nothing.
+        """
         store = self.store
         if store is None:
-            return 0
+            if self.record.folder is None:
+                return 0
+            try:
+                store = self.open()
+            except Exception:
+                return 0
         try:
             return len(store)
         except Exception:
@@ -137,7 +146,7 @@ class CacheState:
         )
 
     def stats(self) -> dict[str, Any]:
-        """This cache's row of `get_stats()`."""
+        """The row of `get_stats()` for this cache."""
         record = self.record
         return {
             "hits": self.hits.value(),

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
-    from twat_cache.wrapper import CacheState
+    from twat_cache.state import CacheState
 
 _lock = threading.Lock()
 _caches: dict[str, weakref.ref[CacheState]] = {}
@@ -132,13 +132,13 @@ def clear_cache(folder_name: str | os.PathLike[str] | None = None) -> None:
             continue
         if not is_marked(folder):
             continue
-        if str(folder) in clear_all:  # the store knows its folder's layout best
+        if str(folder) in clear_all:  # a store open here knows its folder's layout best
             try:
                 clear_all[str(folder)]()
             except Exception as exc:
                 logger.warning("clearing %s failed: %s", folder, exc)
-        else:  # the stores of the functions not live here: reopen and clear them
-            _clear_recorded(folder, skip=live.get(str(folder), set()))
+        # the stores of the functions not live here: reopen and clear them
+        _clear_recorded(folder, skip=live.get(str(folder), set()))
         from twat_cache.folders import remove_temp_files  # noqa: PLC0415
 
         remove_temp_files(folder)
@@ -184,8 +184,5 @@ def _meant_for(state: CacheState, target: Path) -> bool:
     """True for a cache that asked for folder `target` but fell back to memory."""
     wanted = state.record.config.folder_name
     return (
-        state.record.folder is None
-        and wanted is not None
-        and resolve_cache_path(wanted) == target
+        state.record.folder is None and wanted is not None and resolve_cache_path(wanted) == target
     )
-

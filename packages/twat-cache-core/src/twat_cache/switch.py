@@ -1,4 +1,4 @@
-"""Switching caching off: `disabled()` for this thread or task, `TWAT_CACHE_DISABLE` for the process.
+"""Switching caching off: `disabled()` in a thread or task, `TWAT_CACHE_DISABLE` in a process.
 
 `disabled()` follows `contextvars`: tasks created inside the block inherit it, other threads do
 not. While any block is active anywhere, every live wrapper reads its store through a gate that
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
         def gate(self, on: bool) -> None:
             """Route store reads through (or back out of) the disabled check."""
+
 
 __all__ = ["ENV_DISABLE", "disabled", "env_disabled", "is_disabled", "register"]
 

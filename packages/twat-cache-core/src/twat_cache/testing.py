@@ -52,6 +52,7 @@ class FakeClock:
         self._previous: Any = None
 
     def __call__(self) -> float:
+        """The frozen time."""
         return self.now
 
     def advance(self, seconds: float) -> None:
@@ -75,6 +76,8 @@ class StoreContract:
 
     backend: str = ""
     kind: str | None = None
+    _folder: str
+    _stores: list[Store]
 
     # -- how stores are opened ---------------------------------------------------------------
 
@@ -104,7 +107,7 @@ class StoreContract:
         kind = self.store_kind()
         folder = None
         if spec.folders:
-            folder = Path(self._folder) / "cache"  # type: ignore[attr-defined]
+            folder = Path(self._folder) / "cache"
             folder.mkdir(mode=0o700, exist_ok=True)
         config = CacheConfig(kind=kind, **{**self.options(), **options})
         record = CacheRecord(
@@ -116,7 +119,7 @@ class StoreContract:
             folder=folder,
         )
         store = registry.open_store(spec, config, record)
-        self._stores.append(store)  # type: ignore[attr-defined]
+        self._stores.append(store)
         return store
 
     def key(self, store: Store, value: Any, namespace: str = "tests:f") -> Any:
@@ -137,7 +140,7 @@ class StoreContract:
             try:
                 store.clear()
                 store.close()
-            except Exception:  # noqa: S112  (best effort: a test may have closed it)
+            except Exception:
                 continue
         self._tmp.cleanup()
 
@@ -234,7 +237,8 @@ class StoreContract:
         nbytes = store.nbytes()
         assert nbytes is None or nbytes >= 0
         checked, broken = store.verify()
-        assert checked >= 0 and broken >= 0
+        assert checked >= 0
+        assert broken >= 0
         assert isinstance(store.handles_ttl, bool)
         assert isinstance(store.blocking, bool)
         lock = store.flight_lock(key)

@@ -45,6 +45,8 @@ class TTLStore(Store):
         self.native = inner.native
         self.blocking = inner.blocking
         self.digest_keys = inner.digest_keys
+        self.buffer_hash = inner.buffer_hash
+        self.owned = inner.owned
         # The inner store expires entries itself (opened with ttl + stale): no sweeps needed.
         self._sweeps = not inner.handles_ttl
         self._sweep_at = MIN_SWEEP
@@ -140,6 +142,6 @@ class TTLStore(Store):
         """The inner store's size in bytes."""
         return self.inner.nbytes()
 
-    def verify(self) -> tuple[int, int]:
+    def verify(self, fix: bool = False) -> tuple[int, int]:
         """The inner store's verification."""
-        return self.inner.verify()
+        return self.inner.verify(fix)

@@ -13,6 +13,7 @@ import functools
 import threading
 import time
 import weakref
+from contextlib import suppress
 
 from twat_cache import hotpath, switch
 from twat_cache.binding import BadCall, KeyMaker, Params
@@ -71,7 +72,9 @@ class Engine:
         self.wrapper = weakref.ref(wrapper)
         config = state.record.config
         weak_self = state.record.is_method and state.record.kind == "memory"
-        self.keymaker = KeyMaker(params, typed=config.typed, ignore=config.ignore, weak_self=weak_self)
+        self.keymaker = KeyMaker(
+            params, typed=config.typed, ignore=config.ignore, weak_self=weak_self
+        )
         self.key_fn = config.key
         self.cache_if = config.cache_if
         self.timeout = config.wait_timeout or default_wait_timeout()
@@ -117,6 +120,7 @@ class Engine:
             cache_backend=record.backend,
             cache_config=record.config,
         )
+
     # -- keys ---------------------------------------------------------------------------------
 
     def call_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
@@ -127,8 +131,11 @@ class Engine:
         return self.keymaker(args, kwargs)
 
     def keys(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Hashable, Hashable]:
-        """(memory key, store key) of a call, for the per-call controls; TypeError when the
-        arguments do not bind, UncacheableError when they cannot be keyed."""
+        """(memory key, store key) of a call, for the per-call controls.
+
+        Raises TypeError when the arguments do not bind, UncacheableError when they cannot be
+        keyed.
+        """
         try:
             key = self.call_key(args, kwargs)
         except BadCall:
@@ -161,7 +168,7 @@ class Engine:
             for key in keys:
                 try:
                     store.delete(key)
-                except Exception:  # noqa: S112  (the entry may be gone already)
+                except Exception:
                     continue
 
     def stored(self, key: Hashable, skey: Hashable, args: tuple[Any, ...], value: Any) -> None:
@@ -183,10 +190,9 @@ class Engine:
         """Put a value into the front tier (best effort)."""
         opened = self.opened
         if opened is not None and opened.front is not None:
-            try:
+            # best effort: a value the front cannot hold is still in the store
+            with suppress(Exception):
                 opened.front.set(opened.memory_key(key), value)
-            except Exception:  # noqa: S110  (a front that cannot hold it: the store still does)
-                pass
 
     def read(self, skey: Hashable) -> Any:
         """A store read off the hot path (fresh values only): errors are a miss, logged once."""
@@ -283,7 +289,10 @@ class SyncEngine(Engine):
 
     def _namespace(self) -> dict[str, Any] | None:
         wrapper = self.wrapper()
-        return None if wrapper is None else wrapper.__globals__  # type: ignore[attr-defined]
+        if wrapper is None:
+            return None
+        namespace: dict[str, Any] = getattr(wrapper, "__globals__")  # noqa: B009
+        return namespace
 
     # -- the first call ------------------------------------------------------------------------
 
@@ -569,7 +578,7 @@ def _read_quietly(store: Store, key: Hashable) -> Any:
 
 
 def attach(wrapper: Callable[..., Any], func: Callable[..., Any], engine: Engine) -> None:
-    """Give `wrapper` functools' attributes and the cache's: info, clear, delete, get/set/refresh."""
+    """Give `wrapper` functools' attributes and the cache's (info, clear, delete, ...)."""
     functools.update_wrapper(wrapper, func)
     state = engine.state
     state.open = _weak_opener(engine)

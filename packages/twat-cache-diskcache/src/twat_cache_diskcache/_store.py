@@ -49,8 +49,8 @@ from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
 from twat_cache.locks import StripedLocks
 from twat_cache.paths import FILE_MODE, FOLDER_MODE, private_dir
 from twat_cache.record import CacheRecord as StoreContext
-from twat_cache.store import Store
 from twat_cache.secret import Secret, load_secret
+from twat_cache.store import Store
 
 logger = logging.getLogger("twat_cache")
 
@@ -163,8 +163,11 @@ class DiskcacheStore(Store):
         self._cull_select = EVICTION_POLICY[policy]["cull"]
 
     def digest(self, key: Hashable, secret: Secret | None = None) -> str:
-        """The entry key of `key`: the core's disk digest, already salted with the
-        function's namespace and the secret's id (so secrets never share entries)."""
+        """The entry key of `key`: the core's disk digest, as it is.
+
+        The core salts it with the function's namespace and the secret's id, so functions and
+        secrets never share entries.
+        """
         return str(key)
 
     def get(self, key: Hashable, default: Any) -> Any:

@@ -47,8 +47,8 @@ from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks
 from twat_cache.paths import FILE_MODE, private_dir
 from twat_cache.record import CacheRecord as StoreContext
-from twat_cache.store import Store
 from twat_cache.secret import Secret, load_secret
+from twat_cache.store import Store
 
 logger = logging.getLogger("twat_cache")
 
@@ -205,8 +205,11 @@ class JoblibStore(Store):
         self._verified: dict[str, tuple[tuple[int, int, int, int, int], Meta]] = {}
 
     def digest(self, key: Hashable, secret: Secret | None = None) -> str:
-        """The entry key of `key`: the core's disk digest, already salted with the
-        function's namespace and the secret's id (so secrets never share entries)."""
+        """The entry key of `key`: the core's disk digest, as it is.
+
+        The core salts it with the function's namespace and the secret's id, so functions and
+        secrets never share entries.
+        """
         return str(key)
 
     def flight_lock(self, key: Hashable) -> AbstractContextManager[bool]:

@@ -16,7 +16,12 @@ BACKEND = BackendSpec(
     kinds=frozenset({"disk", "file"}),
     policies=frozenset({"lru", "fifo", "ttl"}),
     persistent=True,
-    ranks={"bcache": ("disk", 50), "bcache-dir": ("file", 90), "fcache": ("file", 50), "ucache-persistent": ("disk", 90)},
+    ranks={
+        "bcache": ("disk", 50),
+        "bcache-dir": ("file", 90),
+        "fcache": ("file", 50),
+        "ucache-persistent": ("disk", 90),
+    },
     opener="twat_cache_klepto._store:open_store",
     requires=("klepto",),
     description="klepto: SQL archive (disk) or directory archive (file)",

@@ -51,8 +51,8 @@ from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks, file_lock
 from twat_cache.paths import FILE_MODE, FOLDER_MODE, private_dir
 from twat_cache.record import CacheRecord as StoreContext
-from twat_cache.store import Store
 from twat_cache.secret import Secret, load_secret
+from twat_cache.store import Store
 
 logger = logging.getLogger("twat_cache")
 
@@ -98,7 +98,7 @@ class _KleptoStore(Store):
         self.namespace = ctx.namespace
         # Resolved once: a hit must not look the secret up again.
         self.name = ctx.name
-        self.folder = Path(ctx.folder)
+        self.folder = Path(ctx.folder or ".")
         self.ttl = config.ttl
         self.maxsize = config.maxsize
         self.encrypt = config.encrypt
@@ -109,8 +109,11 @@ class _KleptoStore(Store):
         self._mutex = threading.RLock()  # klepto's archives are not thread-safe
 
     def digest(self, key: Hashable, secret: Secret | None = None) -> str:
-        """The entry key of `key`: the core's disk digest, already salted with the
-        function's namespace and the secret's id (so secrets never share entries)."""
+        """The entry key of `key`: the core's disk digest, as it is.
+
+        The core salts it with the function's namespace and the secret's id, so functions and
+        secrets never share entries.
+        """
         return str(key)
 
     def flight_lock(self, key: Hashable) -> AbstractContextManager[bool]:
@@ -244,7 +247,7 @@ class KleptoSQLStore(_KleptoStore):
     """klepto's `sqltable_archive` in `<folder>/klepto.sqlite`, one table per function."""
 
     def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
-        folder = Path(ctx.folder)
+        folder = Path(ctx.folder or ".")
         tag = _ns_hash(ctx.namespace, 32)
         lock = f"klepto-{tag[:24]}.lock"
         super().__init__(config, ctx, folder / lock)
@@ -380,7 +383,7 @@ class KleptoDirStore(_KleptoStore):
     """klepto's `dir_archive` in `<folder>/klepto-<hash>/`, one subfolder per entry."""
 
     def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
-        root = Path(ctx.folder) / f"klepto-{_ns_hash(ctx.namespace, 24)}"
+        root = Path(ctx.folder or ".") / f"klepto-{_ns_hash(ctx.namespace, 24)}"
         super().__init__(config, ctx, root.with_name(root.name + ".lock"))
         from klepto.archives import dir_archive  # noqa: PLC0415  (heavy: only when opened)
 
@@ -473,7 +476,7 @@ def open_store(config: CacheConfig, context: StoreContext) -> _KleptoStore:
     """Open the klepto store for one function: SQL archive for kind "disk", directory for "file"."""
     if context.folder is None:
         raise ValueError("klepto: the store needs a folder (StoreContext.folder is None)")
-    private_dir(Path(context.folder))
+    private_dir(Path(context.folder or "."))
     if config.kind == "file":
         return KleptoDirStore(config, context)
     return KleptoSQLStore(config, context)

@@ -46,11 +46,11 @@ from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from twat_cache import envelope, keys
+from twat_cache import envelope
 from twat_cache.config import CacheConfig
 from twat_cache.record import CacheRecord as StoreContext
-from twat_cache.store import AsyncStore, Store
 from twat_cache.secret import Secret, load_secret
+from twat_cache.store import AsyncStore, Store
 
 logger = logging.getLogger("twat_cache")
 
@@ -218,8 +218,11 @@ class _RedisBase(Store):
         self.native: Any = self.client
 
     def digest(self, key: Hashable, secret: Secret | None = None) -> str:
-        """The entry key of `key`: the core's disk digest, already salted with the
-        function's namespace and the secret's id (so secrets never share entries)."""
+        """The entry key of `key`: the core's disk digest, as it is.
+
+        The core salts it with the function's namespace and the secret's id, so functions and
+        secrets never share entries.
+        """
         return str(key)
 
     def lock_name(self, key: Hashable) -> str:
@@ -318,7 +321,7 @@ class RedisStore(_RedisBase):
             self.health.failed(exc)
 
     @contextmanager
-    def flight_lock(self, key: Hashable) -> Iterator[object]:
+    def flight_lock(self, key: Hashable) -> Iterator[bool]:
         """Hold redis-py's Lock for `key` (timeout: `lock_timeout`) around re-check+compute+set.
 
         If the lock cannot be had (server down, or still held after the timeout) the body runs
@@ -326,7 +329,7 @@ class RedisStore(_RedisBase):
         """
         health = self.health
         if health.down and not health.usable():
-            yield None
+            yield False
             return
         lock = self.client.lock(
             self.lock_name(key),
@@ -342,7 +345,7 @@ class RedisStore(_RedisBase):
         except LockError:
             acquired = False
         try:
-            yield lock
+            yield acquired
         finally:
             if acquired:
                 try:
@@ -449,11 +452,11 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
             health.recovered()
 
     @asynccontextmanager
-    async def aflight_lock(self, key: Hashable) -> AsyncIterator[object]:
+    async def aflight_lock(self, key: Hashable) -> AsyncIterator[bool]:
         """The async twin of `RedisStore.flight_lock` (redis.asyncio's Lock, same timeout)."""
         health = self.health
         if health.down and not health.usable():
-            yield None
+            yield False
             return
         client = await self.aclient()
         lock = client.lock(
@@ -470,7 +473,7 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
         except LockError:
             acquired = False
         try:
-            yield lock
+            yield acquired
         finally:
             if acquired:
                 try:

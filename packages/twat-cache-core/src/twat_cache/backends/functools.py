@@ -53,7 +53,7 @@ class FunctoolsStore(Store):
         self.native: dict[Hashable, Any] = {} if maxsize is None else OrderedDict()
         if not self._lru:
             self.mapping = self.native
-            self.get = self.native.get  # type: ignore[method-assign]
+            self.get = self.native.get  # type: ignore[method-assign,assignment]
 
     def get(self, key: Hashable, default: Any) -> Any:
         """Return the value for `key` (marking it most recently used) or `default`."""
