@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 import twat_cache as tc
-from twat_cache.testing import store_of
 from conftest import has, needs
+from twat_cache.testing import store_of
 
 POSIX = sys.platform != "win32"
 DISK = [
