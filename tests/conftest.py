@@ -53,6 +53,14 @@ def _private_home(home: Path, setenv: Callable[[str, str], object]) -> None:
     setenv("APPDATA", str(home / "AppData" / "Roaming"))
 
 
+@pytest.fixture(autouse=True)
+def fresh_notices() -> None:
+    """Each test sees the once-per-process notices (fallbacks) as a new process would."""
+    from twat_cache._log import forget_notices
+
+    forget_notices()
+
+
 @pytest.fixture
 def config_root(cache_root: Path) -> Path:
     """twat-cache's folder in the (temporary) user config folder: where the secret lives."""

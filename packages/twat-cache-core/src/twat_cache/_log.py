@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["logger", "notice_once"]
+__all__ = ["forget_notices", "logger", "notice_once"]
 
 
 class _LazyLogger:
@@ -40,3 +40,9 @@ def notice_once(message: str) -> None:
             return
         _said.add(message)
     logger.warning("%s", message)
+
+
+def forget_notices() -> None:
+    """Forget which notices were given, so each is logged again (for tests)."""
+    with _said_lock:
+        _said.clear()
