@@ -32,7 +32,7 @@ from twat_cache_redis._url import Target
 
 logger = logging.getLogger("twat_cache")
 
-__all__ = ["OUTAGE", "RETRY_INTERVAL", "Breaker", "Server", "server_for"]
+__all__ = ["OUTAGE", "RETRY_INTERVAL", "Breaker", "Server", "forget_servers", "server_for"]
 
 #: Seconds between two probes of a server that failed (with up to 20 % jitter).
 RETRY_INTERVAL = 1.0
@@ -330,8 +330,9 @@ class Server:
                 logger.debug("closing a Redis client failed: %s", exc)
 
     def close(self) -> None:
-        """Close the sync client's connections (the next call reconnects)."""
-        client = self._client
+        """Close the sync client's connections (the next call makes a new client)."""
+        with self.lock:
+            client, self._client = self._client, None
         if client is not None:
             try:
                 client.close()
@@ -354,12 +355,16 @@ def server_for(target: Target) -> Server:
     return server
 
 
-def _forget_after_fork() -> None:
-    """In a forked child: new clients, breakers and locks (never the parent's sockets)."""
+def forget_servers() -> None:
+    """Forget every `Server`: the next call makes new clients and closed breakers.
+
+    Run in a child made by `fork()` (never the parent's sockets, locks or probe threads), and
+    by tests that need a fresh start.
+    """
     global _servers_lock
     _servers.clear()
     _servers_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_forget_after_fork)
+    os.register_at_fork(after_in_child=forget_servers)
