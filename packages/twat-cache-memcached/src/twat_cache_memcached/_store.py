@@ -279,10 +279,10 @@ class _Node:
             buf = b""
             # items end with "\n", the listing with "END\r\n", an error with "\r\n"
             while not (buf == b"END\r\n" or buf.endswith(b"\nEND\r\n")):
-                if buf.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR", b"BUSY")):
-                    if buf.endswith(b"\r\n"):
-                        reply = buf.decode(errors="replace").strip()
-                        raise OSError(f"memcached at {self.name} cannot list its keys: {reply}")
+                failed = buf.startswith((b"ERROR", b"CLIENT_ERROR", b"SERVER_ERROR", b"BUSY"))
+                if failed and buf.endswith(b"\r\n"):
+                    reply = buf.decode(errors="replace").strip()
+                    raise OSError(f"memcached at {self.name} cannot list its keys: {reply}")
                 chunk = sock.recv(1 << 16)
                 if not chunk:
                     raise OSError(f"memcached at {self.name} closed the metadump")
