@@ -26,9 +26,11 @@ generation is the counter's and it is within the bounds; `cache_clear` bumps the
 on every server of the function (and deletes the keys it can list), so this function's
 entries, and only these, are gone. Entries of another secret live under another `S`.
 
-Bounds (approximately LRU, per function). `maxsize` is split between the function's servers
-(it uses at most `maxsize` of them); on a server, an entry is live while fewer than its share
-of entries were stored after it (a FIFO window kept by the sequence numbers). With policy
+Bounds (approximately LRU, per function). A bounded function uses as many of the servers as
+give each a share of at least 1024 entries (16 MiB for `max_bytes`): a small bound lives on
+one server, its namespace's by rendezvous hashing. The bound is split evenly between them; on a
+server, an entry is live while fewer than its share of entries were stored after it (a FIFO
+window kept by the sequence numbers). With policy
 `lru`, a hit on an entry past the middle of the window stores it again at the front (one
 extra round trip, at most once per half window), so an entry used at least once per half
 window stays: a CLOCK-like approximation of LRU. `fifo` and `ttl` never renew. `max_bytes` is
@@ -96,6 +98,10 @@ _MASK32 = 0xFFFFFFFF
 _MASK64 = 0xFFFFFFFFFFFFFFFF
 _GENERATION = 1 << 32
 _BATCH = 100
+#: A bounded function spreads over as many servers as give each at least this share of its
+#: bound (hashing shares out a few keys unevenly; thousands evenly): fewer, down to one.
+MIN_SHARE_ENTRIES = 1024
+MIN_SHARE_BYTES = 16 << 20
 _POLL = 0.05
 
 
@@ -421,8 +427,13 @@ class MemcachedStore(Store):
         self.lock_expire = max(1, math.ceil(self.wait))
         hosts, _ = parse_url(url)
         names = [f"{h}:{p}" for h, p in hosts]
-        if self.maxsize is not None and self.maxsize < len(names):
-            names = _top(names, self.namespace, self.maxsize)
+        spread = len(names)
+        if self.maxsize is not None:
+            spread = min(spread, self.maxsize // MIN_SHARE_ENTRIES)
+        if self.max_bytes is not None:
+            spread = min(spread, self.max_bytes // MIN_SHARE_BYTES)
+        if spread < len(names):  # a small bound: a few servers keep it (evenly enough)
+            names = _top(names, self.namespace, max(1, spread))
         self.servers = sorted(names)
         self.hasher = RendezvousHash(nodes=list(self.servers))
         self.counts = _shares(self.maxsize, self.servers)
@@ -759,7 +770,7 @@ class MemcachedStore(Store):
 
 
 def _top(names: list[str], namespace: str, k: int) -> list[str]:
-    """The `k` servers a small bounded function uses: highest rendezvous score of its name."""
+    """The `k` servers a bounded function uses: the highest rendezvous scores of its name."""
     from pymemcache.client.murmur3 import murmur3_32  # noqa: PLC0415
 
     return sorted(names, key=lambda n: murmur3_32(f"{n}-{namespace}"), reverse=True)[:k]
