@@ -424,7 +424,8 @@ class MemcachedStore(Store):
         self.max_bytes = config.max_bytes
         self.renew = config.policy == "lru"
         self.wait = wait_timeout(config.wait_timeout)
-        self.lock_expire = max(1, math.ceil(self.wait))
+        # whole seconds on memcached's own clock, which ticks once a second: + 1
+        self.lock_expire = math.ceil(self.wait) + 1
         hosts, _ = parse_url(url)
         names = [f"{h}:{p}" for h, p in hosts]
         spread = len(names)
