@@ -7,9 +7,10 @@
 #   memcached     (memcached)
 # Installs only what is missing, and only as root with apt-get; when everything is present it
 # is a no-op (no apt-get update). Otherwise it says what is missing and exits 0: those tests
-# then skip locally; under CI=true it exits 1 (and the tests would fail, never skip). It never leaves a system service running: the
-# packages' services are kept from starting during the install and stopped if they started
-# anyway, so the tests' own servers on free ports are the only ones.
+# then skip locally; under CI=true it exits 1 (the tests would fail, never skip). It never
+# leaves a system service running: the packages' services are kept from starting during the
+# install and stopped if they started anyway, so the tests' own servers on free ports are the
+# only ones.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/bin/$1" ] || [ -x "/usr/sbin/$1" ]; }
