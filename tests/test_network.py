@@ -508,6 +508,34 @@ def test_sub_second_ttl_is_exact(
         assert calls == [1, 1]
 
 
+@redis_only
+@pytest.mark.parametrize("fixture", ["redis_url", "redis_cluster_url", "redis_sentinel_url"])
+@pytest.mark.timeout(60)
+def test_redis_async_on_every_deployment(fixture: str, request: pytest.FixtureRequest) -> None:
+    from twat_cache import acache
+
+    url = request.getfixturevalue(fixture)
+    calls: list[int] = []
+
+    @acache(backend="redis", url=url, maxsize=3, ttl=60)
+    async def f(x: int) -> int:
+        calls.append(x)
+        await asyncio.sleep(0.01)
+        return x * 10
+
+    async def run() -> list[int]:
+        first = await asyncio.gather(*(f(1) for _ in range(5)))
+        for x in range(2, 8):
+            await f(x)
+        return [*first, await f(7), await f(1)]
+
+    assert asyncio.run(run()) == [10] * 5 + [70, 10]
+    assert calls == [1, *range(2, 8), 1]  # one flight; 1 was evicted by maxsize=3
+    assert len(store_of(f)) <= 3
+    f.cache_clear()
+    assert len(store_of(f)) == 0
+
+
 # --- URLs, fallbacks, async ----------------------------------------------------------------------
 
 
