@@ -568,6 +568,19 @@ def test_memcached_url_from_the_environment_and_acache(
     assert acalls == [3]
 
 
+def test_memcached_plugin_import_does_not_import_pymemcache() -> None:
+    import subprocess
+    import sys
+
+    if not has("twat_cache_memcached"):
+        pytest.skip("needs memcached")
+    code = "import sys, twat_cache_memcached; print('pymemcache' in sys.modules)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "False"
+
+
 @memcached_only
 @pytest.mark.timeout(30)
 def test_memcached_bad_url_falls_back_with_one_warning(

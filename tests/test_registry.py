@@ -13,7 +13,16 @@ from pathlib import Path
 import twat_cache as tc
 from twat_cache import registry
 
-BACKEND_LIBRARIES = ["cachebox", "cachetools", "diskcache", "klepto", "joblib", "aiocache", "redis"]
+BACKEND_LIBRARIES = [
+    "cachebox",
+    "cachetools",
+    "diskcache",
+    "klepto",
+    "joblib",
+    "aiocache",
+    "redis",
+    "pymemcache",
+]
 
 
 def run(code: str, *, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
