@@ -12,9 +12,8 @@ from __future__ import annotations
 from twat_cache import hotpath, switch
 from twat_cache.aflights import AsyncFlights
 from twat_cache.binding import BadCall
-from twat_cache.encode import UncacheableError
 from twat_cache.store import MISS, AsyncStore
-from twat_cache.wrapper import Engine, attach
+from twat_cache.wrapper import Engine, attach, uncacheable_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -135,7 +134,7 @@ class AsyncEngine(Engine):
                     self.state.hits.tick()
                     return value
             skey = opened.store_key(key)
-        except UncacheableError as exc:
+        except uncacheable_error() as exc:
             self.state.uncacheable(exc)
             return await self.func(*args, **kwargs)
         if self.state.record.config.stale is not None:

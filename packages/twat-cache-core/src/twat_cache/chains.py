@@ -80,7 +80,26 @@ def chain_name(decorator: str, config: CacheConfig, *, is_async: bool) -> str:
 
 
 def steps(name: str, specs: Mapping[str, BackendSpec]) -> tuple[list[Step], list[Step]]:
-    """(primary steps, fallback steps) of chain `name`; the fallback is the memory chain."""
+    """(primary steps, fallback steps) of chain `name`; the fallback is the memory chain.
+
+    Remembered per `specs` object (the registry hands out one per discovery): pure, so a
+    cached answer is the same answer.
+    """
+    memo = _steps.get((name, id(specs)))
+    if memo is not None and memo[0] is specs:
+        return list(memo[1]), list(memo[2])
+    primary, fallback = _steps_of(name, specs)
+    if len(_steps) < 64:
+        _steps[(name, id(specs))] = (specs, tuple(primary), tuple(fallback))
+    return primary, fallback
+
+
+_steps: dict[
+    tuple[str, int], tuple[Mapping[str, BackendSpec], tuple[Step, ...], tuple[Step, ...]]
+] = {}
+
+
+def _steps_of(name: str, specs: Mapping[str, BackendSpec]) -> tuple[list[Step], list[Step]]:
     primary = chain(name, specs)
     fallback = [] if name in MEMORY_CHAINS else chain("mcache", specs)
     if LAST not in primary and LAST not in fallback:

@@ -10,19 +10,20 @@ decorating costs nothing of the backend libraries.
 from __future__ import annotations
 
 from twat_cache import chains, registry, stats
+from twat_cache._log import notice_once
+from twat_cache.async_wrapper import build_async
 from twat_cache.binding import params_of
 from twat_cache.config import CacheConfig
 from twat_cache.identity import code_fingerprint, display_name, function_namespace
-from twat_cache.opening import report_choice
 from twat_cache.options import ConfigurationError
 from twat_cache.record import CacheRecord
 from twat_cache.state import CacheState
+from twat_cache.wrapper import build
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import sys
     from collections.abc import Callable
-    from pathlib import Path
     from typing import Any, overload
 
     from twat_cache._types import (
@@ -75,12 +76,23 @@ def _in_class_body(func: Any) -> bool:
     return len(parts) >= 2 and parts[-2] != "<locals>"
 
 
-def _default_folder(namespace: str) -> str:
-    """A folder name of its own for a function decorated without `folder_name`."""
-    import re  # noqa: PLC0415  (persistent caches only)
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", namespace.replace(":", "."))
-    name = re.sub(r"\.{2,}", ".", name).strip(".") or "default"
+
+def _default_folder(namespace: str) -> str:
+    """A folder name of its own for a function decorated without `folder_name`.
+
+    The namespace with ":" as "." and every run of other characters as "_" (written out: `re`
+    costs more to import than a whole decoration may take).
+    """
+    out: list[str] = []
+    for ch in namespace.replace(":", "."):
+        if ch in _SAFE:
+            if not (ch == "." and out and out[-1] == "."):
+                out.append(ch)
+        elif not out or out[-1] != "_":
+            out.append("_")
+    name = "".join(out).strip(".") or "default"
     if len(name) > 100:  # a __main__ script's path, a digest: keep names well within limits
         import hashlib  # noqa: PLC0415
 
@@ -89,13 +101,19 @@ def _default_folder(namespace: str) -> str:
     return name
 
 
-def folder_for(record: CacheRecord, spec: BackendSpec) -> Path | None:
-    """The cache folder of `record`'s function on backend `spec` (None when it keeps none)."""
+def report_choice(record: CacheRecord, warnings: tuple[str, ...]) -> None:
+    """Log a choice's warnings: each message once per process (not once per function)."""
+    for warning in warnings:
+        notice_once(f"{record.decorator}: {warning}")
+
+
+def folder_for(config: CacheConfig, namespace: str, spec: BackendSpec) -> str | None:
+    """The cache folder of a function (`namespace`) on backend `spec`; None when it keeps none."""
     if not spec.folders:
         return None
-    from twat_cache.paths import resolve_cache_path  # noqa: PLC0415
+    from twat_cache.paths import cache_folder_str  # noqa: PLC0415
 
-    return resolve_cache_path(record.config.folder_name or _default_folder(record.namespace))
+    return cache_folder_str(config.folder_name or _default_folder(namespace))
 
 
 def _spec(name: str) -> BackendSpec:
@@ -156,32 +174,51 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
         from twat_cache.envelope import check_encryption  # noqa: PLC0415
 
         check_encryption()
+    config = choice.config
+    if config.kind != choice.kind:
+        config = config.replace(kind=choice.kind)
     record = CacheRecord(
         name=display_name(func),
         namespace=namespace,
         decorator=decorator,
         backend=choice.backend,
         kind=choice.kind,
-        config=choice.config.replace(kind=choice.kind),
+        config=config,
+        folder=folder_for(config, namespace, spec),
         is_async=is_async,
         is_method=_in_class_body(func) if method is None else method,
     )
-    record = record.replace(folder=folder_for(record, spec))
-    report_choice(record, choice.warnings)
+    if choice.warnings:
+        report_choice(record, choice.warnings)
     state = CacheState(record)
-    stats.register(state, func)
-    state.record = record.replace(name=state.name)
+    if stats.register(state, func) != record.name:
+        state.record = record.replace(name=state.name)
     if is_async:
-        from twat_cache.async_wrapper import build_async  # noqa: PLC0415  (imports asyncio)
-
         return build_async(func, state, params)
-    from twat_cache.wrapper import build  # noqa: PLC0415
-
     return build(func, state, params)
 
 
+#: Configs of option sets seen before: a program decorates many functions alike, and
+#: checking 23 options costs more than all the rest of a decoration.
+_configs: dict[tuple[tuple[str, Any], ...], CacheConfig] = {}
+
+
+def _config(options: dict[str, Any]) -> CacheConfig:
+    """The validated config of `options`, made once per distinct (hashable) option set."""
+    try:
+        key = tuple(sorted(options.items()))
+        config = _configs.get(key)
+    except TypeError:  # an unhashable option value (ignore=[...]): checked every time
+        return CacheConfig(**options)
+    if config is None:
+        config = CacheConfig(**options)
+        if len(_configs) < 256:
+            _configs[key] = config
+    return config
+
+
 def _apply(decorator: str, func: Any, options: dict[str, Any]) -> Any:
-    config = CacheConfig(**options)
+    config = _config(options)
     if func is not None:
         return _decorate(decorator, func, config)
     return lambda f: _decorate(decorator, f, config)

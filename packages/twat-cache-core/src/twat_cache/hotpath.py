@@ -110,21 +110,24 @@ class HotCode:
         target.__kwdefaults__ = self.kwdefaults
 
 
-def _lookup_lines(mapping: bool) -> list[str]:
-    """The lines after `_tc_key` is made, for a `mapping` subscript or a `get` call.
+def _lookup_lines(mapping: bool, key: str) -> list[str]:
+    """The lookup of key expression `key` in a `mapping` subscript or a `get` call.
 
-    A hit returns; anything else falls through with `_tc_value` set to MISS, _tc_UNHASHABLE
-    or _tc_FAILED.
+    A hit counts itself and returns; anything else falls through with `_tc_value` set to
+    MISS, _tc_UNHASHABLE or _tc_FAILED. The key is built inside the subscript (no local to
+    store and load on a hit) and built again for the slow path only on a miss. A hit ticks
+    the counter with the builtin `next` on an `itertools.count`: one C call no other thread
+    can interleave (`hits += 1` can lose ticks), cheaper than the count's own `__next__`.
     """
     lines = ["    try:"]
     if mapping:  # subscript: no argument parsing; KeyError is a miss
         lines += [
-            "        _tc_value = _tc_map[_tc_key]",
+            f"        _tc_value = _tc_map[{key}]",
             "    except KeyError:",
             "        _tc_value = _tc_MISS",
         ]
     else:
-        lines += ["        _tc_value = _tc_get(_tc_key, _tc_MISS)"]
+        lines += [f"        _tc_value = _tc_get({key}, _tc_MISS)"]
     lines += [
         "    except TypeError:",
         "        _tc_value = _tc_UNHASHABLE",
@@ -133,11 +136,11 @@ def _lookup_lines(mapping: bool) -> list[str]:
         "    else:",
     ]
     if mapping:
-        lines += ["        _tc_hit()", "        return _tc_value"]
+        lines += ["        next(_tc_hits)", "        return _tc_value"]
     else:
         lines += [
             "        if _tc_value is not _tc_MISS:",
-            "            _tc_hit()",
+            "            next(_tc_hits)",
             "            return _tc_value",
         ]
     return lines
@@ -198,21 +201,22 @@ def generate(
         call_kwargs.append(f"**{p.varkw}")
     args_expr = f"({', '.join(call_args)},)" if call_args else "()"
     kwargs_expr = f"{{{', '.join(call_kwargs)}}}" if call_kwargs else "_tc_NOKW"
-    make_key = f"_tc_key = ({', '.join(elements)},)" if elements else "_tc_key = ()"
+    key = f"({', '.join(elements)},)" if elements else "()"
     if keymaker.weak_self:  # an instance that cannot be referenced weakly: the slow path keys it
         head = [
             "    try:",
-            f"        {make_key}",
+            f"        _tc_key = {key}",
             "    except TypeError:",
             f"        return _tc_slow(None, {args_expr}, {kwargs_expr}, _tc_UNHASHABLE)",
         ]
+        key = "_tc_key"
     else:
-        head = [f"    {make_key}"]
+        head = []
     lines = [
         f"def _tc_wrapper({', '.join(signature)}):",
         *head,
-        *_lookup_lines(mapping),
-        f"    return _tc_slow(_tc_key, {args_expr}, {kwargs_expr}, _tc_value)",
+        *_lookup_lines(mapping, key),
+        f"    return _tc_slow({key}, {args_expr}, {kwargs_expr}, _tc_value)",
     ]
     source = "\n".join(lines) + "\n"
     module = _compiled(source, filename)

@@ -14,7 +14,7 @@ backend libraries. Opening:
 from __future__ import annotations
 
 from twat_cache import chains, registry
-from twat_cache._log import logger, notice_once
+from twat_cache._log import logger
 from twat_cache.encode import disk_digest, memory_key
 from twat_cache.store import Store
 from twat_cache.ttl import TTLStore
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from twat_cache.spec import BackendSpec
     from twat_cache.state import CacheState
 
-__all__ = ["Opened", "open_cache", "open_front", "report_choice"]
+__all__ = ["Opened", "open_cache", "open_front"]
 
 
 class Opened:
@@ -57,6 +57,10 @@ class Opened:
             return memory_key(key)  # type: ignore[arg-type]
         return key
 
+    def canonical(self, key: Hashable) -> Hashable:
+        """The memory key of a key known not to hash (an unhashable argument)."""
+        return memory_key(key)  # type: ignore[arg-type]
+
     def store_key(self, key: Hashable) -> Hashable:
         """The key the store is indexed by (and single flight is keyed by)."""
         if self.namespace is not None:
@@ -79,12 +83,6 @@ class Opened:
         return self._salt
 
 
-def report_choice(record: CacheRecord, warnings: tuple[str, ...]) -> None:
-    """Log a choice's warnings: each message once per process (not once per function)."""
-    for warning in warnings:
-        notice_once(f"{record.decorator}: {warning}")
-
-
 def _spec(name: str) -> BackendSpec:
     spec = registry.discover().get(name)
     if spec is None:  # functools is built in, even when entry points are unreadable
@@ -100,7 +98,7 @@ def _open_store(spec: BackendSpec, record: CacheRecord) -> Store:
     if record.folder is not None:
         from twat_cache.paths import get_cache_path  # noqa: PLC0415
 
-        get_cache_path(record.folder)
+        folder = get_cache_path(record.folder)
     opened_config = config
     if config.stale is not None and config.ttl is not None:
         opened_config = config.replace(ttl=config.ttl + config.stale)
@@ -113,7 +111,7 @@ def _open_store(spec: BackendSpec, record: CacheRecord) -> Store:
         # `owned`: the names the store created in the folder, the only ones clearing may
         # remove when the store cannot be reopened (nothing of the user's is ever touched).
         write_marker(
-            record.folder,
+            folder,
             spec.name,
             record.namespace,
             kind=record.kind,
@@ -160,7 +158,7 @@ def open_cache(state: CacheState, *, is_async: bool) -> Opened:
 
 def _rechoose(record: CacheRecord, failed: set[str], *, is_async: bool) -> CacheRecord:
     """The record with the next backend of its chain (logged like any choice)."""
-    from twat_cache.decorators import folder_for  # noqa: PLC0415
+    from twat_cache.decorators import folder_for, report_choice  # noqa: PLC0415
 
     choice = chains.choose(
         record.decorator,
@@ -172,7 +170,7 @@ def _rechoose(record: CacheRecord, failed: set[str], *, is_async: bool) -> Cache
     )
     report_choice(record, choice.warnings)
     spec = _spec(choice.backend)
-    folder = folder_for(record, spec)
+    folder = folder_for(choice.config, record.namespace, spec)
     return record.replace(
         backend=choice.backend, kind=choice.kind, config=choice.config, folder=folder
     )

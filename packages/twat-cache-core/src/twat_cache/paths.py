@@ -195,11 +195,14 @@ def resolve_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Pat
     """Where `folder_name` lives (validated, see `get_cache_path`), without creating anything."""
     from pathlib import Path  # noqa: PLC0415
 
+    return Path(cache_folder_str(folder_name))
+
+
+def cache_folder_str(folder_name: str | os.PathLike[str] | None = None) -> str:
+    """`resolve_cache_path` as a str (no `pathlib`: decorating stays cheap)."""
     name = check_folder_name(folder_name)
     root = cache_root_str()
-    return Path(
-        root if name is None else (name if os.path.isabs(name) else os.path.join(root, name))
-    )
+    return root if name is None else (name if os.path.isabs(name) else os.path.join(root, name))
 
 
 def get_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Path:

@@ -152,6 +152,7 @@ class Registry:
         self._family: dict[str, str] = {}
         self._leads: dict[str, str] = {}
         self._usable: dict[str, bool] = {}
+        self._installed: dict[str, BackendSpec] | None = None
 
     def discover(self, *, refresh: bool = False) -> dict[str, BackendSpec]:
         """{name: spec} of every installed plugin whose spec loads (first entry of a name wins)."""
@@ -176,12 +177,15 @@ class Registry:
                     specs[name] = spec
             self._specs = specs
             self._usable.clear()
+            self._installed = None
             return specs
 
     def family(self) -> dict[str, str]:
-        """{backend name: distribution} of this project's plugins, installed or not."""
+        """{backend name: distribution} of this project's plugins, installed or not (shared:
+        do not change it).
+        """
         self.discover()
-        return dict(self._family)
+        return self._family
 
     def leads(self) -> dict[str, str]:
         """{chain: backend} the chains of this project prefer, installed or not.
@@ -191,7 +195,7 @@ class Registry:
         `diskcache = "twat_cache_diskcache:BACKEND [bcache]"`.
         """
         self.discover()
-        return dict(self._leads)
+        return self._leads
 
     def is_usable(self, spec: BackendSpec) -> bool:
         """True when every library `spec` requires can be imported (found without importing)."""
@@ -203,7 +207,13 @@ class Registry:
 
     def installed(self) -> dict[str, BackendSpec]:
         """The discovered backends whose libraries are present, in discovery order."""
-        return {name: s for name, s in self.discover().items() if self.is_usable(s)}
+        installed = self._installed
+        if installed is None:
+            specs = self.discover()
+            installed = {name: s for name, s in specs.items() if self.is_usable(s)}
+            if self._specs is specs:  # not refreshed meanwhile
+                self._installed = installed
+        return installed
 
 
 def _load(name: str, value: str, distribution: str) -> BackendSpec | None:
@@ -286,7 +296,14 @@ def is_usable(spec: BackendSpec) -> bool:
 
 def known_names() -> list[str]:
     """Backend names `preferred_engine` accepts: installed plugins and this project's family."""
-    return sorted(set(discover()) | set(family()))
+    specs, family_ = discover(), family()
+    cached = _known.get(id(specs))
+    if cached is None or cached[0] is not specs:
+        cached = _known[id(specs)] = (specs, sorted(set(specs) | set(family_)))
+    return cached[1]
+
+
+_known: dict[int, tuple[dict[str, BackendSpec], list[str]]] = {}
 
 
 def require(name: str) -> BackendSpec:
