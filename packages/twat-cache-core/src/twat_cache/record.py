@@ -27,8 +27,9 @@ class CacheRecord(Frozen):
     and in messages; `namespace`: identity in persistent keys (`module:qualname`, plus a code
     fingerprint with `check_code`); `decorator`: mcache, bcache, fcache, acache or ucache;
     `backend`/`kind`: the chosen backend and the kind its store is opened as; `config`: the
-    validated options (after selection: the policy may have moved); `folder`: the path (a str) of the cache folder
-    of a persistent backend (None in memory); `is_async`: a coroutine function; `is_method`:
+    validated options (after selection: the policy may have moved); `folder`: the path (a
+    str) of the cache folder of a persistent backend (None in memory); `is_async`: a
+    coroutine function; `is_method`:
     defined in a class body (its first argument is the instance).
     """
 

@@ -181,8 +181,9 @@ class Registry:
             return specs
 
     def family(self) -> dict[str, str]:
-        """{backend name: distribution} of this project's plugins, installed or not (shared:
-        do not change it).
+        """{backend name: distribution} of this project's plugins, installed or not.
+
+        The dict is shared: do not change it.
         """
         self.discover()
         return self._family
