@@ -195,7 +195,7 @@ class Engine:
             # by decorating, and this is the only place that would want it.)
             try:  # noqa: SIM105
                 opened.front.set(opened.memory_key(key), value)
-            except Exception:  # noqa: S110
+            except Exception:
                 pass
 
     def read(self, skey: Hashable) -> Any:
