@@ -31,8 +31,50 @@ def _home() -> str:
     return os.path.expanduser("~")
 
 
+_ENV_NAMES = (
+    "TWAT_CACHE_DIR",
+    "XDG_CACHE_HOME",
+    "XDG_CONFIG_HOME",
+    "HOME",
+    "USERPROFILE",
+    "LOCALAPPDATA",
+    "APPDATA",
+)
+_RAW_NAMES = tuple(name.encode() for name in _ENV_NAMES)
+_RAW_ENV = not _WINDOWS and isinstance(getattr(os.environ, "_data", None), dict)
+
+
+def _env_key() -> tuple[object, ...]:
+    """The environment variables the folders depend on, cheaply (a folder is resolved for
+    every persistent cache decorated: `os.environ.get` decodes each value it reads)."""
+    if _RAW_ENV:
+        data = os.environ._data  # type: ignore[attr-defined]
+        return tuple(data.get(name) for name in _RAW_NAMES)
+    return tuple(os.environ.get(name) for name in _ENV_NAMES)
+
+
+#: _env_key() -> (cache root, config root, normalized forms for the folder_name checks)
+_roots: dict[tuple[object, ...], tuple[str, str, dict[str, set[str]]]] = {}
+
+
+def _resolved_roots() -> tuple[str, str, dict[str, set[str]]]:
+    key = _env_key()
+    found = _roots.get(key)
+    if found is None:
+        root, config, home = _cache_root_str(), config_root_str(), _home()
+        others = {"root": {_norm(root)}, "home": {_norm(home)}, "config": {_norm(config)}}
+        if len(_roots) > 16:
+            _roots.clear()
+        found = _roots[key] = (root, config, others)
+    return found
+
+
 def cache_root_str() -> str:
     """The cache root as a string (no `pathlib`): see `cache_root`."""
+    return _resolved_roots()[0]
+
+
+def _cache_root_str() -> str:
     env = os.environ.get("TWAT_CACHE_DIR")
     if env:
         return os.path.expanduser(env)
@@ -91,8 +133,9 @@ def _inside(child: str, parent: str) -> bool:
 def _danger(candidate: str, *, resolve: bool) -> str | None:
     """Why `candidate` must not be a cache folder, or None when it may be."""
     forms = {_norm(candidate)}
-    root, home, config = _norm(cache_root_str()), _norm(_home()), _norm(config_root_str())
-    others = {"root": {root}, "home": {home}, "config": {config}}
+    known = _resolved_roots()[2]
+    others = {place: set(spots) for place, spots in known.items()}
+    (root,), (home,), (config,) = known["root"], known["home"], known["config"]
     if resolve:  # symlinks: "/data/link-to-home" is the home folder too
         forms.add(os.path.normcase(os.path.realpath(candidate)))
         for spots, place in ((others["root"], root), (others["home"], home)):
