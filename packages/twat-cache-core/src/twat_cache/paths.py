@@ -45,8 +45,10 @@ _RAW_ENV = not _WINDOWS and isinstance(getattr(os.environ, "_data", None), dict)
 
 
 def _env_key() -> tuple[object, ...]:
-    """The environment variables the folders depend on, cheaply (a folder is resolved for
-    every persistent cache decorated: `os.environ.get` decodes each value it reads).
+    """The environment variables the folders depend on, read cheaply.
+
+    A folder is resolved for every persistent cache decorated, and `os.environ.get` decodes
+    each value it reads.
     """
     if _RAW_ENV:
         data = os.environ._data  # type: ignore[attr-defined]
