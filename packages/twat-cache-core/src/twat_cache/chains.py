@@ -157,13 +157,17 @@ def choose(
         if spec is not None and engine_kind is not None and engine not in exclude:
             primary = [(engine, engine_kind), *(s for s in primary if s[0] != engine)]
             wanted = (engine, engine_kind)
-        elif engine == "aiocache" and name == "acache" and spec is None:
-            pass  # acache's default backend: not installed means the usual memory fallback
+        elif engine == lead and spec is None:
+            pass  # the chain's own first choice (acache's default): the usual fallback
         else:
             reason = "is not installed" if spec is None else "cannot serve this function"
             if engine in exclude:
                 reason = "failed to open"
             warnings.append(f"preferred_engine {engine!r} {reason}; using normal selection")
+            if name == "acache":
+                # A store named for coroutines (a memory backend, a network store) that cannot
+                # be had: the async wrapper over the memory chain, not the chain's other store.
+                primary = []
 
     def live(candidates: list[Step]) -> list[Step]:
         return [
