@@ -117,7 +117,7 @@ def folder_for(config: CacheConfig, namespace: str, spec: BackendSpec) -> str | 
 
 
 def _spec(name: str) -> BackendSpec:
-    spec = registry.discover().get(name)
+    spec = registry.spec(name)
     if spec is None:
         from twat_cache.backends.functools import BACKEND  # noqa: PLC0415
 
@@ -159,9 +159,13 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
     namespace = function_namespace(func)
     if config.check_code:
         namespace = f"{namespace}@{code_fingerprint(func)}"
-    choice = chains.choose(
-        decorator, config, registry.installed(), is_async=is_async, leads=registry.leads()
-    )
+    quick = registry.lead_choice(chains.chain_name(decorator, config, is_async=is_async), config)
+    if quick is not None:  # the chain's lead: no other plugin's spec needs loading
+        choice = chains.Choice(backend=quick[0], kind=quick[1], config=config)
+    else:
+        choice = chains.choose(
+            decorator, config, registry.installed(), is_async=is_async, leads=registry.leads()
+        )
     spec = _spec(choice.backend)
     if not spec.persistent:
         for option in ("front", "max_bytes"):
@@ -412,5 +416,5 @@ def _names_persistent(engine: str | None) -> bool:
     """True when `engine` names an installed persistent backend (its options are allowed)."""
     if engine is None:
         return False
-    spec = registry.discover().get(engine)
+    spec = registry.spec(engine)
     return spec is not None and spec.persistent

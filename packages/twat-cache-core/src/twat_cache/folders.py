@@ -93,7 +93,7 @@ def opened_stores(
     backend = meta.get("backend")
     if not isinstance(backend, str):
         raise FolderError("the marker names no backend")
-    spec = registry.discover().get(backend)
+    spec = registry.spec(backend)
     if spec is None:
         raise FolderError(f"backend {backend!r} is not installed")
     if not registry.is_usable(spec):

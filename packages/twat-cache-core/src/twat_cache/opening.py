@@ -84,7 +84,7 @@ class Opened:
 
 
 def _spec(name: str) -> BackendSpec:
-    spec = registry.discover().get(name)
+    spec = registry.spec(name)
     if spec is None:  # functools is built in, even when entry points are unreadable
         from twat_cache.backends.functools import BACKEND  # noqa: PLC0415
 

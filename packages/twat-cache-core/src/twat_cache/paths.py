@@ -72,6 +72,28 @@ def _resolved_roots() -> tuple[str, str, dict[str, set[str]]]:
     return found
 
 
+_children: dict[tuple[object, ...], frozenset[str]] = {}
+
+
+def _dangerous_children() -> frozenset[str]:
+    """Names of the cache root's children that are, or contain, the home or config folder."""
+    key = _env_key()
+    found = _children.get(key)
+    if found is None:
+        root, _config, others = _resolved_roots()
+        parent = _norm(root)
+        names = set()
+        for place in (*others["home"], *others["config"]):
+            spot = place
+            while os.path.dirname(spot) != spot:
+                if os.path.dirname(spot) == parent:
+                    names.add(os.path.normcase(os.path.basename(spot)))
+                    break
+                spot = os.path.dirname(spot)
+        found = _children[key] = frozenset(names)
+    return found
+
+
 def cache_root_str() -> str:
     """The cache root as a string (no `pathlib`): see `cache_root`."""
     return _resolved_roots()[0]
@@ -189,7 +211,14 @@ def check_folder_name(folder_name: object) -> str | None:
                 f"folder_name: {folder_name!r} is not allowed; use a simple name without "
                 "'..' or path separators (it lives under the cache root), or an absolute path"
             )
-        why = _danger(os.path.join(cache_root_str(), folder_name), resolve=False)
+        root = cache_root_str()
+        # A simple name is a child of the cache root: only the children that are (or contain)
+        # the home or the config folder are dangerous; those are known per environment.
+        why = (
+            _danger(os.path.join(root, folder_name), resolve=False)
+            if os.path.normcase(folder_name) in _dangerous_children()
+            else None
+        )
     if why is not None:
         raise ValueError(
             f"folder_name: {folder_name!r} {why}; clearing a cache there could touch files "
@@ -245,10 +274,27 @@ def resolve_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Pat
 
 
 def cache_folder_str(folder_name: str | os.PathLike[str] | None = None) -> str:
-    """`resolve_cache_path` as a str (no `pathlib`: decorating stays cheap)."""
+    """`resolve_cache_path` as a str (no `pathlib`: decorating stays cheap).
+
+    Remembered per environment and name: a program decorates its functions by the dozen,
+    most of them in default folders, and the checks of `check_folder_name` resolve paths.
+    """
+    memo = (_env_key(), folder_name) if isinstance(folder_name, str) else None
+    if memo is not None:
+        found = _folders.get(memo)
+        if found is not None:
+            return found
     name = check_folder_name(folder_name)
     root = cache_root_str()
-    return root if name is None else (name if os.path.isabs(name) else os.path.join(root, name))
+    path = root if name is None else (name if os.path.isabs(name) else os.path.join(root, name))
+    if memo is not None:
+        if len(_folders) > 4096:
+            _folders.clear()
+        _folders[memo] = path
+    return path
+
+
+_folders: dict[tuple[object, str], str] = {}
 
 
 def get_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Path:

@@ -85,7 +85,7 @@ class StoreContract:
         """The backend's spec, from the installed entry points (skips when absent)."""
         import pytest  # noqa: PLC0415
 
-        spec = registry.discover().get(self.backend)
+        spec = registry.spec(self.backend)
         if spec is None or not registry.is_usable(spec):
             pytest.skip(f"backend {self.backend!r} is not installed")
         return spec

@@ -75,7 +75,7 @@ class Engine:
         )
         self.key_fn = config.key
         self.cache_if = config.cache_if
-        self.timeout = config.wait_timeout or default_wait_timeout()
+        self._timeout = config.wait_timeout
         self.opened: Opened | None = None
         self._open_lock = threading.RLock()
         # memory caches of methods: the keys of each live instance, dropped when it dies
@@ -84,6 +84,11 @@ class Engine:
         self._refreshing: set[Hashable] = set()
         self._refreshing_lock = threading.Lock()
         reset_after_fork(self)
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a call waits for another's computation (`wait_timeout=`, else the default)."""
+        return self._timeout or default_wait_timeout()
 
     # -- opening ------------------------------------------------------------------------------
 
