@@ -10,12 +10,13 @@ decorating costs nothing of the backend libraries.
 from __future__ import annotations
 
 from twat_cache import chains, registry, stats
-from twat_cache._log import notice_once
+from twat_cache._log import notice_choice
 from twat_cache.async_wrapper import build_async
 from twat_cache.binding import params_of
 from twat_cache.config import CacheConfig
 from twat_cache.identity import code_fingerprint, display_name, function_namespace
 from twat_cache.options import ConfigurationError
+from twat_cache.paths import folder_for
 from twat_cache.record import CacheRecord
 from twat_cache.state import CacheState
 from twat_cache.wrapper import build
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 else:
     from twat_cache._compat import overload
 
-__all__ = ["acache", "bcache", "fcache", "folder_for", "mcache", "ucache"]
+__all__ = ["acache", "bcache", "fcache", "mcache", "ucache"]
 
 _CO_COROUTINE = 0x80
 #: "not given": an alias (use_sql) may then set the option without a conflict.
@@ -74,46 +75,6 @@ def _in_class_body(func: Any) -> bool:
     """True for a function defined in a class body (its first argument is the instance)."""
     parts = (getattr(func, "__qualname__", None) or "").split(".")
     return len(parts) >= 2 and parts[-2] != "<locals>"
-
-
-_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
-
-
-def _default_folder(namespace: str) -> str:
-    """A folder name of its own for a function decorated without `folder_name`.
-
-    The namespace with ":" as "." and every run of other characters as "_" (written out: `re`
-    costs more to import than a whole decoration may take).
-    """
-    out: list[str] = []
-    for ch in namespace.replace(":", "."):
-        if ch in _SAFE:
-            if not (ch == "." and out and out[-1] == "."):
-                out.append(ch)
-        elif not out or out[-1] != "_":
-            out.append("_")
-    name = "".join(out).strip(".") or "default"
-    if len(name) > 100:  # a __main__ script's path, a digest: keep names well within limits
-        import hashlib  # noqa: PLC0415
-
-        digest = hashlib.sha256(namespace.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        name = f"{name[:80]}-{digest}"
-    return name
-
-
-def report_choice(record: CacheRecord, warnings: tuple[str, ...]) -> None:
-    """Log a choice's warnings: each message once per process (not once per function)."""
-    for warning in warnings:
-        notice_once(f"{record.decorator}: {warning}")
-
-
-def folder_for(config: CacheConfig, namespace: str, spec: BackendSpec) -> str | None:
-    """The cache folder of a function (`namespace`) on backend `spec`; None when it keeps none."""
-    if not spec.folders:
-        return None
-    from twat_cache.paths import cache_folder_str  # noqa: PLC0415
-
-    return cache_folder_str(config.folder_name or _default_folder(namespace))
 
 
 def _spec(name: str) -> BackendSpec:
@@ -159,7 +120,8 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
     namespace = function_namespace(func)
     if config.check_code:
         namespace = f"{namespace}@{code_fingerprint(func)}"
-    quick = registry.lead_choice(chains.chain_name(decorator, config, is_async=is_async), config)
+    chain = chains.chain_name(decorator, config, is_async=is_async)
+    quick = registry.lead_choice(chain, config.policy, config.preferred_engine)
     if quick is not None:  # the chain's lead: no other plugin's spec needs loading
         choice = chains.Choice(backend=quick[0], kind=quick[1], config=config)
     else:
@@ -188,12 +150,12 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
         backend=choice.backend,
         kind=choice.kind,
         config=config,
-        folder=folder_for(config, namespace, spec),
+        folder=folder_for(config.folder_name, namespace) if spec.folders else None,
         is_async=is_async,
         is_method=_in_class_body(func) if method is None else method,
     )
     if choice.warnings:
-        report_choice(record, choice.warnings)
+        notice_choice(decorator, choice.warnings)
     state = CacheState(record)
     if stats.register(state, func) != record.name:
         state.record = record.replace(name=state.name)

@@ -26,6 +26,7 @@ from typing import Any
 from twat_cache import registry
 from twat_cache._log import logger
 from twat_cache.config import CacheConfig
+from twat_cache.opening import open_store
 from twat_cache.paths import MARKER, TMP_PREFIX
 from twat_cache.record import CacheRecord
 
@@ -129,7 +130,7 @@ def opened_stores(
                 folder=folder,
             )
             try:
-                stores.append((namespace, registry.open_store(spec, config, context)))
+                stores.append((namespace, open_store(spec, config, context)))
             except Exception as exc:
                 raise FolderError(
                     f"cannot open the {backend} store of {namespace}: {type(exc).__name__}: {exc}"

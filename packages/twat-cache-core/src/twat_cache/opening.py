@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from twat_cache.spec import BackendSpec
     from twat_cache.state import CacheState
 
-__all__ = ["Opened", "open_cache", "open_front"]
+__all__ = ["Opened", "open_cache", "open_front", "open_store"]
 
 
 class Opened:
@@ -83,6 +83,18 @@ class Opened:
         return self._salt
 
 
+def open_store(spec: BackendSpec, config: CacheConfig, record: CacheRecord) -> Store:
+    """Import `spec.opener` and open a store for one function; errors propagate to the caller."""
+    from importlib import import_module  # noqa: PLC0415
+
+    module_name, _, attr = spec.opener.partition(":")
+    opener = getattr(import_module(module_name), attr)
+    store = opener(config, record)
+    if not isinstance(store, Store):
+        raise TypeError(f"backend {spec.name!r} opened a {type(store).__name__}, not a Store")
+    return store
+
+
 def _spec(name: str) -> BackendSpec:
     spec = registry.spec(name)
     if spec is None:  # functools is built in, even when entry points are unreadable
@@ -102,9 +114,7 @@ def _open_store(spec: BackendSpec, record: CacheRecord) -> Store:
     opened_config = config
     if config.stale is not None and config.ttl is not None:
         opened_config = config.replace(ttl=config.ttl + config.stale)
-    store = registry.open_store(spec, opened_config.replace(kind=record.kind), record)
-    if not isinstance(store, Store):
-        raise TypeError(f"backend {spec.name!r} opened a {type(store).__name__}, not a Store")
+    store = open_store(spec, opened_config.replace(kind=record.kind), record)
     if record.folder is not None:
         from twat_cache.paths import write_marker  # noqa: PLC0415
 
@@ -158,7 +168,8 @@ def open_cache(state: CacheState, *, is_async: bool) -> Opened:
 
 def _rechoose(record: CacheRecord, failed: set[str], *, is_async: bool) -> CacheRecord:
     """The record with the next backend of its chain (logged like any choice)."""
-    from twat_cache.decorators import folder_for, report_choice  # noqa: PLC0415
+    from twat_cache._log import notice_choice  # noqa: PLC0415
+    from twat_cache.paths import folder_for  # noqa: PLC0415
 
     choice = chains.choose(
         record.decorator,
@@ -168,9 +179,9 @@ def _rechoose(record: CacheRecord, failed: set[str], *, is_async: bool) -> Cache
         exclude=failed,
         leads=registry.leads(),
     )
-    report_choice(record, choice.warnings)
+    notice_choice(record.decorator, choice.warnings)
     spec = _spec(choice.backend)
-    folder = folder_for(choice.config, record.namespace, spec)
+    folder = folder_for(choice.config.folder_name, record.namespace) if spec.folders else None
     return record.replace(
         backend=choice.backend, kind=choice.kind, config=choice.config, folder=folder
     )
@@ -190,7 +201,7 @@ def open_front(config: CacheConfig) -> Store | None:
     from twat_cache.record import CacheRecord  # noqa: PLC0415
 
     record = CacheRecord(name="front", namespace="front", decorator="mcache", config=front_config)
-    store = registry.open_store(spec, choice.config, record)
+    store = open_store(spec, choice.config, record)
     if not store.handles_ttl:
         store = TTLStore(store, config.front_ttl)
     return store

@@ -132,6 +132,36 @@ def config_root_str() -> str:
     return os.path.join(base, "twat_cache")
 
 
+_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def default_folder(namespace: str) -> str:
+    """A folder name of its own for a function decorated without `folder_name`.
+
+    The namespace with ":" as "." and every run of other characters as "_" (written out: `re`
+    costs more to import than a whole decoration may take).
+    """
+    out: list[str] = []
+    for ch in namespace.replace(":", "."):
+        if ch in _SAFE:
+            if not (ch == "." and out and out[-1] == "."):
+                out.append(ch)
+        elif not out or out[-1] != "_":
+            out.append("_")
+    name = "".join(out).strip(".") or "default"
+    if len(name) > 100:  # a __main__ script's path, a digest: keep names well within limits
+        import hashlib  # noqa: PLC0415
+
+        digest = hashlib.sha256(namespace.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        name = f"{name[:80]}-{digest}"
+    return name
+
+
+def folder_for(folder_name: str | None, namespace: str) -> str:
+    """The cache folder of a function (`namespace`): `folder_name`, else a folder of its own."""
+    return cache_folder_str(folder_name or default_folder(namespace))
+
+
 def cache_root() -> Path:
     """The cache root: `$TWAT_CACHE_DIR`, else the platform's user cache dir + `twat_cache`."""
     from pathlib import Path  # noqa: PLC0415  (kept off `import twat_cache`)
@@ -372,8 +402,6 @@ def write_marker(
         ttls[namespace] = ttl
         owned[namespace] = merged
         meta.update(backend=backend, namespaces=spaces, kind=kinds, ttl=ttls, owned=owned)
-        from twat_cache.storage import atomic_write  # noqa: PLC0415
-
         atomic_write(marker, json.dumps(meta, indent=1).encode())
     except OSError:
         pass
@@ -393,3 +421,33 @@ def read_marker(folder: Path) -> dict[str, object]:
 def is_marked(path: Path) -> bool:
     """True when `path` is a folder twat-cache uses (it holds the marker file)."""
     return (path / MARKER).is_file()
+
+
+def atomic_write(path: Path | str, data: bytes, *, overwrite: bool = True) -> None:
+    """Write `data` to `path` through a private temp file + fsync + rename (mode 0o600).
+
+    The temporary file is named `.twat_cache.tmp-*` in the same folder, so a killed writer's
+    leftover is recognisably twat-cache's (clearing removes it). With `overwrite=False` an
+    existing `path` is left alone and `FileExistsError` is raised.
+    """
+    import tempfile  # noqa: PLC0415  (markers and key files only)
+
+    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=os.path.dirname(os.fspath(path)) or ".")
+    try:
+        if sys.platform != "win32":
+            os.fchmod(fd, FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # fails if path exists: no clobbering a concurrent writer
+            os.unlink(tmp)
+    except BaseException:
+        try:  # noqa: SIM105  (contextlib is kept off `import twat_cache`)
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

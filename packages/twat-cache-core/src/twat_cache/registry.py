@@ -21,19 +21,13 @@ import threading
 
 from twat_cache._log import logger
 from twat_cache.errors import TwatCacheError
-from twat_cache.record import CacheRecord
 from twat_cache.spec import BackendSpec
-
-#: The older name of what a store is opened with (`CacheRecord`).
-StoreContext = CacheRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
-    from twat_cache.config import CacheConfig
-    from twat_cache.store import Store
 
 GROUP = "twat_cache.backends"
 FAMILY = "twat_cache.family"
@@ -43,7 +37,6 @@ __all__ = [
     "GROUP",
     "EngineNotAvailableError",
     "Registry",
-    "StoreContext",
     "discover",
     "family",
     "install_hint",
@@ -51,7 +44,6 @@ __all__ = [
     "is_usable",
     "lead_choice",
     "leads",
-    "open_store",
     "require",
     "spec",
 ]
@@ -231,11 +223,12 @@ class Registry:
         self.entries()
         return self._leads
 
-    def lead_choice(self, chain: str, config: CacheConfig) -> tuple[str, str] | None:
+    def lead_choice(self, chain: str, policy: str, engine: str | None) -> tuple[str, str] | None:
         """(backend, kind) when `chain`'s lead settles the choice without the other specs.
 
         That is when nothing but this project's family is installed (a third-party plugin
-        may rank higher), no other backend is asked for by name, and the lead is installed,
+        may rank higher), no other backend is asked for by name (`engine`), and the lead is
+        installed,
         usable and honours the policy: the lead ranks first among the family's specs by
         construction (a test holds the specs to it). None: the caller walks the whole chain.
         """
@@ -243,14 +236,14 @@ class Registry:
         lead = self._leads.get(chain)
         if lead is None or lead not in entries:
             return None
-        if config.preferred_engine is not None and config.preferred_engine != lead:
+        if engine is not None and engine != lead:
             return None
         family = self._family
         for name, (_value, distribution) in entries.items():
             if name not in family and distribution != _CORE:
                 return None
         spec = self.spec(lead)
-        if spec is None or chain not in spec.ranks or not spec.honours(config.policy):
+        if spec is None or chain not in spec.ranks or not spec.honours(policy):
             return None
         if not self.is_usable(spec):
             return None
@@ -377,9 +370,9 @@ def spec(name: str) -> BackendSpec | None:
     return _registry.spec(name)
 
 
-def lead_choice(chain: str, config: CacheConfig) -> tuple[str, str] | None:
+def lead_choice(chain: str, policy: str, engine: str | None) -> tuple[str, str] | None:
     """(backend, kind) when `chain`'s lead settles the choice (see `Registry.lead_choice`)."""
-    return _registry.lead_choice(chain, config)
+    return _registry.lead_choice(chain, policy, engine)
 
 
 def require(name: str) -> BackendSpec:
@@ -408,13 +401,3 @@ def install_hint(name: str) -> str:
 def iter_specs() -> Iterator[BackendSpec]:
     """Every installed spec, usable or not."""
     yield from discover().values()
-
-
-def open_store(spec: BackendSpec, config: CacheConfig, record: CacheRecord) -> Store:
-    """Import `spec.opener` and open a store for one function; errors propagate to the caller."""
-    from importlib import import_module  # noqa: PLC0415
-
-    module_name, _, attr = spec.opener.partition(":")
-    opener = getattr(import_module(module_name), attr)
-    store: Store = opener(config, record)
-    return store

@@ -46,7 +46,7 @@ from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
 from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks
 from twat_cache.paths import FILE_MODE, private_dir
-from twat_cache.record import CacheRecord as StoreContext
+from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import Store
 
@@ -150,7 +150,7 @@ class JoblibStore(Store):
     digest_keys = True
     handles_ttl = True
 
-    def __init__(self, config: CacheConfig, context: StoreContext) -> None:
+    def __init__(self, config: CacheConfig, context: CacheRecord) -> None:
         if context.folder is None:
             raise ValueError("context.folder: the joblib backend needs a cache folder, got None")
         compress = config.compress
@@ -646,6 +646,6 @@ def _remove_other_versions(function_dir: Path, code: str) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def open_store(config: CacheConfig, context: StoreContext) -> JoblibStore:
+def open_store(config: CacheConfig, context: CacheRecord) -> JoblibStore:
     """Open the joblib store for one function (the registry's opener)."""
     return JoblibStore(config, context)

@@ -50,7 +50,7 @@ from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
 from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks, file_lock
 from twat_cache.paths import FILE_MODE, FOLDER_MODE, private_dir
-from twat_cache.record import CacheRecord as StoreContext
+from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import Store
 
@@ -90,7 +90,7 @@ class _KleptoStore(Store):
     native: Any
     owned: tuple[str, ...]
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext, lock_file: Path) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord, lock_file: Path) -> None:
         if config.policy not in POLICIES:
             raise ValueError(
                 f"klepto: policy must be one of {', '.join(POLICIES)}, got {config.policy!r}"
@@ -246,7 +246,7 @@ class _KleptoStore(Store):
 class KleptoSQLStore(_KleptoStore):
     """klepto's `sqltable_archive` in `<folder>/klepto.sqlite`, one table per function."""
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord) -> None:
         folder = Path(ctx.folder or ".")
         tag = _ns_hash(ctx.namespace, 32)
         lock = f"klepto-{tag[:24]}.lock"
@@ -382,7 +382,7 @@ def _clear_folder(folder: Path) -> None:
 class KleptoDirStore(_KleptoStore):
     """klepto's `dir_archive` in `<folder>/klepto-<hash>/`, one subfolder per entry."""
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord) -> None:
         root = Path(ctx.folder or ".") / f"klepto-{_ns_hash(ctx.namespace, 24)}"
         super().__init__(config, ctx, root.with_name(root.name + ".lock"))
         from klepto.archives import dir_archive  # noqa: PLC0415  (heavy: only when opened)
@@ -472,10 +472,10 @@ class KleptoDirStore(_KleptoStore):
         """Nothing to close: a directory archive holds no open handles."""
 
 
-def open_store(config: CacheConfig, context: StoreContext) -> _KleptoStore:
+def open_store(config: CacheConfig, context: CacheRecord) -> _KleptoStore:
     """Open the klepto store for one function: SQL archive for kind "disk", directory for "file"."""
     if context.folder is None:
-        raise ValueError("klepto: the store needs a folder (StoreContext.folder is None)")
+        raise ValueError("klepto: the store needs a folder (the record's folder is None)")
     private_dir(Path(context.folder or "."))
     if config.kind == "file":
         return KleptoDirStore(config, context)

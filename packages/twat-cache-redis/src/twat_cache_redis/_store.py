@@ -48,7 +48,7 @@ from redis.retry import Retry
 
 from twat_cache import envelope
 from twat_cache.config import CacheConfig
-from twat_cache.record import CacheRecord as StoreContext
+from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import AsyncStore, Store
 
@@ -197,7 +197,7 @@ class _RedisBase(Store):
     digest_keys = True
     handles_ttl = True
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext, url: str) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord, url: str) -> None:
         self.url = url
         self.namespace = ctx.namespace
         # Resolved once: a hit must not look the secret up again.
@@ -365,7 +365,7 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
     client, which is also `native`.
     """
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext, url: str) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord, url: str) -> None:
         super().__init__(config, ctx, url)
         # loop -> (client, closer): the closer is an async generator parked at its `yield`
         self._aclients: dict[asyncio.AbstractEventLoop, tuple[aioredis.Redis, Any]] = {}
@@ -484,7 +484,7 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
                     health.failed(exc)
 
 
-def open_store(config: CacheConfig, ctx: StoreContext) -> RedisStore | RedisAsyncStore:
+def open_store(config: CacheConfig, ctx: CacheRecord) -> RedisStore | RedisAsyncStore:
     """Open the Redis store for one function: async for `config.kind == "async"`, else sync.
 
     Does no I/O, so decorating works while the server is down. Raises `ValueError` when no
