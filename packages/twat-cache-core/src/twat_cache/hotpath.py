@@ -12,9 +12,11 @@ function's defaults) and the names the code reads live in the wrapper's own glob
 decorating costs no code generation, and switching caching off (`disabled()`) or reopening a
 store after `fork()` is a change of those names, not of the code.
 
-The generated source is kept with its code: the wrapper's globals carry a `__loader__` whose
-`get_source` returns it, so `linecache` (and so every traceback, and `inspect.getsource`)
-shows the lines of the hit path, as attrs does for its generated methods.
+The generated source is kept with its code, as attrs does for its generated methods: it is
+registered in `linecache` when that is loaded (for `inspect.getsource`), and the wrapper's
+globals carry a `__loader__` whose `get_source` returns it, so every traceback shows the lines
+of the hit path even when `linecache` is imported only later (importing it for the first call
+would cost more than the call).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import builtins
 import functools
 import itertools
+import sys
 from keyword import iskeyword
 
 from twat_cache.binding import KW, TYPES
@@ -104,6 +107,11 @@ class HotCode:
     def install(self, function: Callable[..., Any], namespace: dict[str, Any]) -> None:
         """Give `function` (a stub over `namespace`) this code and its defaults."""
         namespace["__loader__"].source = self.source
+        lines = sys.modules.get("linecache")
+        if lines is not None:  # loaded already (inspect, traceback): register, as attrs does
+            filename = self.code.co_filename
+            text = self.source.splitlines(keepends=True)
+            lines.cache[filename] = (len(self.source), None, text, filename)
         target: Any = function
         target.__code__ = self.code
         target.__defaults__ = self.defaults
