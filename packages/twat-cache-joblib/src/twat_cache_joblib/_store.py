@@ -254,9 +254,9 @@ class JoblibStore(Store):
         self.compress: bool | int = compress
         self.encrypt = config.encrypt
         self._prefix = os.fspath(self.folder) + os.sep
-        # The current secret and the path prefix of its entries (made again when it changes).
-        self._secret: Secret | None = None
-        self._stem = self._prefix
+        # The current secret and the path prefix of its entries (made again when it changes;
+        # one tuple, so that threads never see one without the other).
+        self._current: tuple[Secret | None, str] = (None, self._prefix)
         self.name = context.name
         self.flights = StripedLocks(self._function_dir / LOCK_FILE, name=context.name)
         self._foreign_warned = False
@@ -275,10 +275,10 @@ class JoblibStore(Store):
     def _entry_stem(self) -> tuple[Secret, str]:
         """The current secret and `<folder>/<secret id>-`, the start of its entries' paths."""
         secret = load_secret()
-        if secret is not self._secret:
-            self._stem = f"{self._prefix}{secret.id}-"
-            self._secret = secret
-        return secret, self._stem
+        current = self._current
+        if current[0] is not secret:
+            current = self._current = (secret, f"{self._prefix}{secret.id}-")
+        return secret, current[1]
 
     def flight_lock(self, key: Hashable) -> AbstractContextManager[bool]:
         """Hold `key`'s stripe of the lock file: one process computes it, the others wait."""
