@@ -306,8 +306,14 @@ def require(name: str) -> BackendSpec:
 
 
 def install_hint(name: str) -> str:
-    """How to install backend `name` (`pip install 'twat-cache[<extra>]'`), or ''."""
+    """How to install backend `name` (`pip install 'twat-cache[<extra>]'`), or ''.
+
+    '' for a backend built into the core (functools: nothing to install) and for a name that
+    is neither installed nor one of this project's plugins.
+    """
     spec = discover().get(name)
+    if spec is not None and spec.opener.startswith("twat_cache."):
+        return ""  # built in
     extra = spec.extra if spec is not None else (name if name in family() else "")
     return f"pip install 'twat-cache[{extra}]'" if extra else ""
 
