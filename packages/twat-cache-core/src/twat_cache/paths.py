@@ -157,11 +157,25 @@ def check_folder_name(folder_name: object) -> str | None:
 # Folders
 
 
-def private_dir(path: str | os.PathLike[str]) -> Path:
+def file_mode(secure: bool = True) -> int:
+    """The mode to create a cache's files with: 0o600, or 0o666 less the umask.
+
+    `secure=False` is the option of a cache a team shares; `os.open` applies the umask.
+    """
+    return FILE_MODE if secure else 0o666
+
+
+def folder_mode(secure: bool = True) -> int:
+    """The mode to create a cache's folders with: 0o700, or 0o777 less the umask."""
+    return FOLDER_MODE if secure else 0o777
+
+
+def private_dir(path: str | os.PathLike[str], *, secure: bool = True) -> Path:
     """Create `path` and its missing parents, each new level 0o700; return it as a `Path`.
 
     A folder that already exists keeps its mode and owner: only levels this call creates are
-    made private (mkdir alone would give them the umask's mode). Raises `OSError` when a level
+    made private (mkdir alone would give them the umask's mode). With `secure=False` (a cache
+    a team shares) new levels get the umask's mode instead. Raises `OSError` when a level
     cannot be created (a file in the way, a read-only parent).
     """
     from pathlib import Path  # noqa: PLC0415
@@ -177,12 +191,12 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
         folder = parent
     for level in reversed(missing):
         try:
-            os.mkdir(level, FOLDER_MODE)
+            os.mkdir(level, folder_mode(secure))
         except FileExistsError:
             if not os.path.isdir(level):
                 raise
             continue  # another process made it meanwhile: it is not ours to chmod
-        if not _WINDOWS:
+        if secure and not _WINDOWS:
             os.chmod(level, FOLDER_MODE)
     return Path(text)
 
@@ -202,20 +216,23 @@ def resolve_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Pat
     )
 
 
-def get_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Path:
+def get_cache_path(
+    folder_name: str | os.PathLike[str] | None = None, *, secure: bool = True
+) -> Path:
     """Return the folder for `folder_name` under the cache root (or the root), creating it 0o700.
 
     `folder_name` is a simple name (no `..`, separators or NUL) resolved under the root, or an
     absolute path used as given (see `check_folder_name` for the folders that are refused).
-    Missing levels are created 0o700; an existing folder keeps its mode. The folder gets a
-    marker file so that `clear_cache` recognises it as a twat-cache folder.
+    Missing levels are created 0o700 (with `secure=False`, the umask's mode); an existing
+    folder keeps its mode. The folder gets a marker file so that `clear_cache` recognises it
+    as a twat-cache folder.
     """
     path = resolve_cache_path(folder_name)
-    private_dir(path)
+    private_dir(path, secure=secure)
     marker = os.path.join(path, MARKER)
     if not os.path.lexists(marker):
         try:
-            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode(secure))
         except FileExistsError:
             pass
         else:
@@ -235,6 +252,7 @@ def write_marker(
     kind: str | None = None,
     ttl: float | None = None,
     names: Iterable[str] = (),
+    secure: bool = True,
 ) -> None:
     """Record in `folder`'s marker which backend and which functions use it, and what they own.
 
@@ -242,7 +260,8 @@ def write_marker(
     "ttl": {namespace: seconds}, "owned": {namespace: [relative names]}}, so the command can
     reopen each function's store as it was opened (klepto serves two kinds), and clearing can
     remove exactly the files and folders the stores created (`names`, relative to `folder`).
-    An unreadable marker is rewritten. Failures are ignored: the cache works without it.
+    An unreadable marker is rewritten (0o600, or the umask's mode with `secure=False`).
+    Failures are ignored: the cache works without it.
     """
     import json  # noqa: PLC0415
 
@@ -279,7 +298,7 @@ def write_marker(
         meta.update(backend=backend, namespaces=spaces, kind=kinds, ttl=ttls, owned=owned)
         from twat_cache.storage import atomic_write  # noqa: PLC0415
 
-        atomic_write(marker, json.dumps(meta, indent=1).encode())
+        atomic_write(marker, json.dumps(meta, indent=1).encode(), secure=secure)
     except OSError:
         pass
 

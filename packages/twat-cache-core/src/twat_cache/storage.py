@@ -23,7 +23,7 @@ from twat_cache.envelope import (
     ForeignEntry,
     check_encryption,
 )
-from twat_cache.paths import FILE_MODE, TMP_PREFIX
+from twat_cache.paths import FILE_MODE, TMP_PREFIX, file_mode
 from twat_cache.secret import Secret, load_secret
 
 TYPE_CHECKING = False
@@ -70,16 +70,20 @@ def unseal(
     return envelope.unseal(blob, secret=secret, context=context)[0]
 
 
-def atomic_write(path: Path | str, data: bytes, *, overwrite: bool = True) -> None:
+def atomic_write(
+    path: Path | str, data: bytes, *, overwrite: bool = True, secure: bool = True
+) -> None:
     """Write `data` to `path` through a private temp file + fsync + rename (mode 0o600).
 
     The temporary file is named `.twat_cache.tmp-*` in the same folder, so a killed writer's
     leftover is recognisably twat-cache's (clearing removes it). With `overwrite=False` an
-    existing `path` is left alone and `FileExistsError` is raised.
+    existing `path` is left alone and `FileExistsError` is raised. With `secure=False` (a
+    cache a team shares) the file gets the umask's mode instead of 0o600.
     """
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=os.path.dirname(os.fspath(path)) or ".")
+    folder = os.path.dirname(os.fspath(path)) or "."
+    fd, tmp = _temp_file(folder) if secure else _shared_temp_file(folder)
     try:
-        if sys.platform != "win32":
+        if secure and sys.platform != "win32":
             os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -94,3 +98,21 @@ def atomic_write(path: Path | str, data: bytes, *, overwrite: bool = True) -> No
         with suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _temp_file(folder: str) -> tuple[int, str]:
+    """A new private (0o600) temporary file in `folder`: (descriptor, path)."""
+    return tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
+
+
+def _shared_temp_file(folder: str) -> tuple[int, str]:
+    """A new temporary file in `folder` created 0o666 less the umask: (descriptor, path)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, TMP_PREFIX + os.urandom(8).hex())
+        try:
+            return os.open(tmp, flags, file_mode(secure=False)), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name in {folder}")  # pragma: no cover
