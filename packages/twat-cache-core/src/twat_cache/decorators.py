@@ -236,9 +236,11 @@ def bcache(
 
     Entries persist across processes in `folder_name` (a name under the cache root or an
     absolute path; default: a folder named after the function). `maxsize` counts entries,
-    `ttl` is seconds; `sql_backend=False` (alias `use_sql`) selects a directory archive.
-    Keyword options: `policy`, `typed`, `encrypt`, `check_code`, `secure`, `ignore`, `key`,
-    `cache_if`, `stale`, `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
+    `ttl` is seconds; `sql_backend=False` (alias `use_sql`; both given and different is a
+    `ValueError`) selects a directory archive. Keyword options: `policy`, `typed`, `encrypt`,
+    `check_code`, `secure` (False: files and folders follow the umask, for a cache a team
+    shares), `preferred_engine` (alias `backend`), `ignore`, `key`, `cache_if`, `stale`,
+    `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
     """
     if _is_target(folder_name):
         return _apply("bcache", folder_name, {"kind": "disk"})
@@ -277,7 +279,8 @@ def fcache(
 
     Results are files in `folder_name`; `compress` is True or a zlib level (0-9). Keyword
     options: `mmap_mode` (load large arrays memory-mapped), `policy`, `typed`, `encrypt`,
-    `check_code` (drop entries when the function's code changes), `secure`, `ignore`, `key`,
+    `check_code` (drop entries when the function's code changes), `secure` (False: files and
+    folders follow the umask), `preferred_engine` (alias `backend`), `ignore`, `key`,
     `cache_if`, `stale`, `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
     """
     if _is_target(folder_name):
@@ -353,9 +356,9 @@ def ucache(
     """
     if _is_target(folder_name):
         return _apply("ucache", folder_name, {"kind": "memory"})
-    if "backend" in options and preferred_engine is None:
-        preferred_engine = options.pop("backend")
-    persistent = folder_name is not None or _names_persistent(preferred_engine)
+    # `backend` (the plan's name) stays in the options: CacheConfig checks it under that name.
+    engine = preferred_engine if preferred_engine is not None else options.get("backend")
+    persistent = folder_name is not None or _names_persistent(engine)
     return _apply(
         "ucache",
         None,
