@@ -197,7 +197,7 @@ class _LockFile:
             try:
                 _unlock(fd, LOCK_BASE + stripe)
             except OSError as exc:  # pragma: no cover  (closing below releases it anyway)
-                logger.debug("twat_cache: unlocking %s failed: %s", self.path, exc)
+                logger.debug("unlocking %s failed: %s", self.path, exc)
             self._close_if_idle()
 
     def _close_if_idle(self) -> None:
@@ -410,7 +410,7 @@ class StripedLocks:
         if isinstance(outcome, OSError):
             self._warn(
                 "open",
-                "twat_cache: %s: no cross-process lock (%s: %s); computing without it",
+                "%s: no cross-process lock (%s: %s); computing without it",
                 self.name,
                 type(outcome).__name__,
                 outcome,
@@ -423,8 +423,7 @@ class StripedLocks:
     def _give_up(self, waited: float) -> bool:
         self._warn(
             "timeout",
-            "twat_cache: %s: waited %.1f s for another process computing the same key; "
-            "computing it here too",
+            "%s: waited %.1f s for another process computing the same key; computing it here too",
             self.name,
             waited,
         )
@@ -511,7 +510,7 @@ class _FileLock:
             fd = _open_lock_file(self.path)
         except OSError as exc:
             self.mutex.release()
-            logger.debug("twat_cache: cannot lock %s: %s", self.path, exc)
+            logger.debug("cannot lock %s: %s", self.path, exc)
             return False
         delay = 0.001
         while True:
@@ -521,7 +520,7 @@ class _FileLock:
                 if not _busy(exc) or time.monotonic() >= deadline:
                     os.close(fd)
                     self.mutex.release()
-                    logger.debug("twat_cache: cannot lock %s: %s", self.path, exc)
+                    logger.debug("cannot lock %s: %s", self.path, exc)
                     return False
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)

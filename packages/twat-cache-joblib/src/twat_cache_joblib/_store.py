@@ -158,7 +158,7 @@ class JoblibStore(Store):
         self.mmap_mode = config.mmap_mode
         if self.mmap_mode is not None and self._flags:
             logger.warning(
-                "twat_cache: %s: mmap_mode=%r is ignored because entries are %s; "
+                "%s: mmap_mode=%r is ignored because entries are %s; "
                 "results are loaded into memory",
                 context.name,
                 self.mmap_mode,
@@ -241,7 +241,7 @@ class JoblibStore(Store):
         except ForeignEntry as exc:  # another secret's entry: a miss, not ours to delete
             if not self._foreign_warned:
                 self._foreign_warned = True
-                logger.warning("twat_cache: %s: ignoring cache file %s: %s", self.name, path, exc)
+                logger.warning("%s: ignoring cache file %s: %s", self.name, path, exc)
             return default
         except CorruptEntry as exc:
             self._discard(path, digest, exc)
@@ -586,7 +586,7 @@ class JoblibStore(Store):
 
     def _discard(self, path: str, digest: str, exc: Exception) -> None:
         """Log and delete a corrupt or tampered entry, so the call recomputes it."""
-        logger.warning("twat_cache: dropping unreadable cache file %s: %s", path, exc)
+        logger.warning("dropping unreadable cache file %s: %s", path, exc)
         self._verified.pop(digest, None)
         _unlink_quietly(path)
 
@@ -642,7 +642,7 @@ def _remove_other_versions(function_dir: Path, code: str) -> None:
             if e.name not in (code, ANY_CODE) and e.is_dir(follow_symlinks=False)
         ]
     for path in stale:
-        logger.debug("twat_cache: removing entries of another code version: %s", path)
+        logger.debug("removing entries of another code version: %s", path)
         shutil.rmtree(path, ignore_errors=True)
 
 
