@@ -19,6 +19,8 @@ from twat_cache.record import CacheRecord
 from twat_cache.state import CacheState
 
 TYPE_CHECKING = False
+if not TYPE_CHECKING:  # at run time (typing stays unimported); before the block type checkers
+    from twat_cache._compat import overload  # read, so documentation tools see typing.overload
 if TYPE_CHECKING:
     import sys
     from collections.abc import Callable
@@ -43,8 +45,6 @@ if TYPE_CHECKING:
         from typing import Unpack
     else:
         from typing_extensions import Unpack
-else:
-    from twat_cache._compat import overload
 
 __all__ = ["acache", "bcache", "fcache", "folder_for", "mcache", "ucache"]
 
