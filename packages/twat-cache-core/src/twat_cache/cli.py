@@ -736,7 +736,7 @@ def _verify_one(folder: Path, root: Path, *, fix: bool) -> FolderReport:
     if unable and report.note is None:
         report.note = f"the {report.backend} store cannot verify its entries"
     report.done = {
-        "checked": None if failed and not checked else checked,
+        "checked": None if (failed or unable) and not checked else checked,
         "broken": broken,
         "removed": broken if fix else 0,
         "verified": not failed and not unable,
