@@ -152,11 +152,11 @@ def test_empty_root(tmp_path: Path) -> None:
     assert twat_json(root, "list") == {
         "root": str(root),
         "caches": [],
-        "total": {"caches": 0, "entries": None, **nothing},
+        "total": {"caches": 0, "entries": 0, **nothing},
     }
     cleared = twat_json(root, "clear")  # nothing to clear: nothing to confirm
     assert cleared["caches"] == []
-    assert cleared["total"] == {"caches": 0, "removed_entries": None, "freed_bytes": 0}
+    assert cleared["total"] == {"caches": 0, "removed_entries": 0, "freed_bytes": 0}
     assert twat_json(root, "prune")["caches"] == []
     verified = twat_json(root, "verify")
     assert verified["total"] == {"caches": 0, "checked": 0, "broken": 0, "removed": 0}

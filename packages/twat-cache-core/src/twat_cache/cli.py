@@ -326,8 +326,9 @@ def _count_text(n: int | None) -> str:
 
 
 def _sum(values: Sequence[int | None]) -> int | None:
+    """The sum of the known values; None when there are values and none is known."""
     known = [v for v in values if v is not None]
-    return sum(known) if known else None
+    return sum(known) if known or not values else None
 
 
 def _span(reports: Sequence[FolderReport]) -> Usage:
@@ -590,7 +591,7 @@ def cmd_clear(args: argparse.Namespace, out: TextIO) -> int:
                 f"{_count_text(_sum([r.entries for r in preview]))} entries, "
                 f"{human_bytes(_span(preview).bytes)}"
             )
-            if not sys.stdin.isatty():
+            if sys.stdin is None or not sys.stdin.isatty():
                 raise CommandError(
                     f"'clear' without a NAME empties every cache ({what}); confirm with --yes "
                     "(there is no terminal to ask on), or see what it would remove with --dry-run"
