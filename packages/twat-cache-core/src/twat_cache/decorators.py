@@ -22,6 +22,8 @@ from twat_cache.state import CacheState
 from twat_cache.wrapper import build
 
 TYPE_CHECKING = False
+if not TYPE_CHECKING:  # at run time (typing stays unimported); before the block type checkers
+    from twat_cache._compat import overload  # read, so documentation tools see typing.overload
 if TYPE_CHECKING:
     import sys
     from collections.abc import Callable
@@ -45,8 +47,6 @@ if TYPE_CHECKING:
         from typing import Unpack
     else:
         from typing_extensions import Unpack
-else:
-    from twat_cache._compat import overload
 
 __all__ = ["acache", "bcache", "fcache", "mcache", "ucache"]
 
@@ -239,9 +239,11 @@ def bcache(
 
     Entries persist across processes in `folder_name` (a name under the cache root or an
     absolute path; default: a folder named after the function). `maxsize` counts entries,
-    `ttl` is seconds; `sql_backend=False` (alias `use_sql`) selects a directory archive.
-    Keyword options: `policy`, `typed`, `encrypt`, `check_code`, `secure`, `ignore`, `key`,
-    `cache_if`, `stale`, `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
+    `ttl` is seconds; `sql_backend=False` (alias `use_sql`; both given and different is a
+    `ValueError`) selects a directory archive. Keyword options: `policy`, `typed`, `encrypt`,
+    `check_code`, `secure` (False: files and folders follow the umask, for a cache a team
+    shares), `preferred_engine` (alias `backend`), `ignore`, `key`, `cache_if`, `stale`,
+    `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
     """
     if _is_target(folder_name):
         return _apply("bcache", folder_name, {"kind": "disk"})
@@ -280,7 +282,8 @@ def fcache(
 
     Results are files in `folder_name`; `compress` is True or a zlib level (0-9). Keyword
     options: `mmap_mode` (load large arrays memory-mapped), `policy`, `typed`, `encrypt`,
-    `check_code` (drop entries when the function's code changes), `secure`, `ignore`, `key`,
+    `check_code` (drop entries when the function's code changes), `secure` (False: files and
+    folders follow the umask), `preferred_engine` (alias `backend`), `ignore`, `key`,
     `cache_if`, `stale`, `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
     """
     if _is_target(folder_name):
@@ -356,9 +359,9 @@ def ucache(
     """
     if _is_target(folder_name):
         return _apply("ucache", folder_name, {"kind": "memory"})
-    if "backend" in options and preferred_engine is None:
-        preferred_engine = options.pop("backend")
-    persistent = folder_name is not None or _names_persistent(preferred_engine)
+    # `backend` (the plan's name) stays in the options: CacheConfig checks it under that name.
+    engine = preferred_engine if preferred_engine is not None else options.get("backend")
+    persistent = folder_name is not None or _names_persistent(engine)
     return _apply(
         "ucache",
         None,

@@ -193,12 +193,12 @@ def remove_owned(folder: str | os.PathLike[str], names: Iterable[str]) -> int:
     for name in names:
         parts = check_name(name)
         if parts is None:
-            logger.warning("twat_cache: not removing %r from %s: not a safe name", name, base)
+            logger.warning("not removing %r from %s: not a safe name", name, base)
             continue
         try:
             done = _remove_fd(base, parts) if _FD_WALK else _remove_paths(base, parts)
         except OSError as exc:
-            logger.warning("twat_cache: could not remove %s from %s: %s", name, base, exc)
+            logger.warning("could not remove %s from %s: %s", name, base, exc)
             continue
         removed += done
     return removed
@@ -223,7 +223,7 @@ def remove_temp_files(folder: str | os.PathLike[str]) -> int:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            logger.warning("twat_cache: could not remove %s: %s", path, exc)
+            logger.warning("could not remove %s: %s", path, exc)
     return removed
 
 

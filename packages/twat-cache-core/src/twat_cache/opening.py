@@ -110,7 +110,7 @@ def _open_store(spec: BackendSpec, record: CacheRecord) -> Store:
     if record.folder is not None:
         from twat_cache.paths import get_cache_path  # noqa: PLC0415
 
-        folder = get_cache_path(record.folder)
+        folder = get_cache_path(record.folder, secure=config.secure)
     opened_config = config
     if config.stale is not None and config.ttl is not None:
         opened_config = config.replace(ttl=config.ttl + config.stale)
@@ -127,6 +127,7 @@ def _open_store(spec: BackendSpec, record: CacheRecord) -> Store:
             kind=record.kind,
             ttl=config.ttl,
             names=store.owned,
+            secure=config.secure,
         )
     if config.ttl is not None and (config.stale is not None or not store.handles_ttl):
         store = TTLStore(store, config.ttl, stale=config.stale or 0.0)

@@ -262,11 +262,25 @@ def check_folder_name(folder_name: object) -> str | None:
 # Folders
 
 
-def private_dir(path: str | os.PathLike[str]) -> Path:
+def file_mode(secure: bool = True) -> int:
+    """The mode to create a cache's files with: 0o600, or 0o666 less the umask.
+
+    `secure=False` is the option of a cache a team shares; `os.open` applies the umask.
+    """
+    return FILE_MODE if secure else 0o666
+
+
+def folder_mode(secure: bool = True) -> int:
+    """The mode to create a cache's folders with: 0o700, or 0o777 less the umask."""
+    return FOLDER_MODE if secure else 0o777
+
+
+def private_dir(path: str | os.PathLike[str], *, secure: bool = True) -> Path:
     """Create `path` and its missing parents, each new level 0o700; return it as a `Path`.
 
     A folder that already exists keeps its mode and owner: only levels this call creates are
-    made private (mkdir alone would give them the umask's mode). Raises `OSError` when a level
+    made private (mkdir alone would give them the umask's mode). With `secure=False` (a cache
+    a team shares) new levels get the umask's mode instead. Raises `OSError` when a level
     cannot be created (a file in the way, a read-only parent).
     """
     from pathlib import Path  # noqa: PLC0415
@@ -282,12 +296,12 @@ def private_dir(path: str | os.PathLike[str]) -> Path:
         folder = parent
     for level in reversed(missing):
         try:
-            os.mkdir(level, FOLDER_MODE)
+            os.mkdir(level, folder_mode(secure))
         except FileExistsError:
             if not os.path.isdir(level):
                 raise
             continue  # another process made it meanwhile: it is not ours to chmod
-        if not _WINDOWS:
+        if secure and not _WINDOWS:
             os.chmod(level, FOLDER_MODE)
     return Path(text)
 
@@ -327,20 +341,23 @@ def cache_folder_str(folder_name: str | os.PathLike[str] | None = None) -> str:
 _folders: dict[tuple[object, str], str] = {}
 
 
-def get_cache_path(folder_name: str | os.PathLike[str] | None = None) -> Path:
+def get_cache_path(
+    folder_name: str | os.PathLike[str] | None = None, *, secure: bool = True
+) -> Path:
     """Return the folder for `folder_name` under the cache root (or the root), creating it 0o700.
 
     `folder_name` is a simple name (no `..`, separators or NUL) resolved under the root, or an
     absolute path used as given (see `check_folder_name` for the folders that are refused).
-    Missing levels are created 0o700; an existing folder keeps its mode. The folder gets a
-    marker file so that `clear_cache` recognises it as a twat-cache folder.
+    Missing levels are created 0o700 (with `secure=False`, the umask's mode); an existing
+    folder keeps its mode. The folder gets a marker file so that `clear_cache` recognises it
+    as a twat-cache folder.
     """
     path = resolve_cache_path(folder_name)
-    private_dir(path)
+    private_dir(path, secure=secure)
     marker = os.path.join(path, MARKER)
     if not os.path.lexists(marker):
         try:
-            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+            fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode(secure))
         except FileExistsError:
             pass
         else:
@@ -360,6 +377,7 @@ def write_marker(
     kind: str | None = None,
     ttl: float | None = None,
     names: Iterable[str] = (),
+    secure: bool = True,
 ) -> None:
     """Record in `folder`'s marker which backend and which functions use it, and what they own.
 
@@ -367,7 +385,8 @@ def write_marker(
     "ttl": {namespace: seconds}, "owned": {namespace: [relative names]}}, so the command can
     reopen each function's store as it was opened (klepto serves two kinds), and clearing can
     remove exactly the files and folders the stores created (`names`, relative to `folder`).
-    An unreadable marker is rewritten. Failures are ignored: the cache works without it.
+    An unreadable marker is rewritten (0o600, or the umask's mode with `secure=False`).
+    Failures are ignored: the cache works without it.
     """
     import json  # noqa: PLC0415
 
@@ -402,7 +421,7 @@ def write_marker(
         ttls[namespace] = ttl
         owned[namespace] = merged
         meta.update(backend=backend, namespaces=spaces, kind=kinds, ttl=ttls, owned=owned)
-        atomic_write(marker, json.dumps(meta, indent=1).encode())
+        atomic_write(marker, json.dumps(meta, indent=1).encode(), secure=secure)
     except OSError:
         pass
 
@@ -423,18 +442,20 @@ def is_marked(path: Path) -> bool:
     return (path / MARKER).is_file()
 
 
-def atomic_write(path: Path | str, data: bytes, *, overwrite: bool = True) -> None:
+def atomic_write(
+    path: Path | str, data: bytes, *, overwrite: bool = True, secure: bool = True
+) -> None:
     """Write `data` to `path` through a private temp file + fsync + rename (mode 0o600).
 
     The temporary file is named `.twat_cache.tmp-*` in the same folder, so a killed writer's
     leftover is recognisably twat-cache's (clearing removes it). With `overwrite=False` an
-    existing `path` is left alone and `FileExistsError` is raised.
+    existing `path` is left alone and `FileExistsError` is raised. With `secure=False` (a
+    cache a team shares) the file gets the umask's mode instead of 0o600.
     """
-    import tempfile  # noqa: PLC0415  (markers and key files only)
-
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=os.path.dirname(os.fspath(path)) or ".")
+    folder = os.path.dirname(os.fspath(path)) or "."
+    fd, tmp = _temp_file(folder) if secure else _shared_temp_file(folder)
     try:
-        if sys.platform != "win32":
+        if secure and sys.platform != "win32":
             os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -451,3 +472,23 @@ def atomic_write(path: Path | str, data: bytes, *, overwrite: bool = True) -> No
         except OSError:
             pass
         raise
+
+
+def _temp_file(folder: str) -> tuple[int, str]:
+    """A new private (0o600) temporary file in `folder`: (descriptor, path)."""
+    import tempfile  # noqa: PLC0415  (markers and key files only)
+
+    return tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
+
+
+def _shared_temp_file(folder: str) -> tuple[int, str]:
+    """A new temporary file in `folder` created 0o666 less the umask: (descriptor, path)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(folder, TMP_PREFIX + os.urandom(8).hex())
+        try:
+            return os.open(tmp, flags, file_mode(secure=False)), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name in {folder}")  # pragma: no cover

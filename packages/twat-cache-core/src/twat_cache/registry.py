@@ -392,8 +392,14 @@ def require(name: str) -> BackendSpec:
 
 
 def install_hint(name: str) -> str:
-    """How to install backend `name` (`pip install 'twat-cache[<extra>]'`), or ''."""
+    """How to install backend `name` (`pip install 'twat-cache[<extra>]'`), or ''.
+
+    '' for a backend built into the core (functools: nothing to install) and for a name that
+    is neither installed nor one of this project's plugins.
+    """
     found = _registry.spec(name)
+    if found is not None and found.opener.startswith("twat_cache."):
+        return ""  # built in
     extra = found.extra if found is not None else (name if name in family() else "")
     return f"pip install 'twat-cache[{extra}]'" if extra else ""
 

@@ -182,10 +182,10 @@ class DiskcacheStore(Store):
         except ForeignEntry as exc:  # another secret's entry: not ours to delete
             if not self._foreign_warned:
                 self._foreign_warned = True
-                logger.warning("twat_cache: %s: ignoring a cache entry (%s)", self.name, exc)
+                logger.warning("%s: ignoring a cache entry (%s)", self.name, exc)
             return default
         except CorruptEntry as exc:
-            logger.warning("twat_cache: %s: dropping a corrupt cache entry (%s)", self.name, exc)
+            logger.warning("%s: dropping a corrupt cache entry (%s)", self.name, exc)
             self.native.delete(digest, retry=True)
             return default
 

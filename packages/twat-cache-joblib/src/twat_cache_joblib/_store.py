@@ -213,7 +213,7 @@ class JoblibStore(Store):
         self.mmap_mode = config.mmap_mode
         if self.mmap_mode is not None and self._flags:
             logger.warning(
-                "twat_cache: %s: mmap_mode=%r is ignored because entries are %s; "
+                "%s: mmap_mode=%r is ignored because entries are %s; "
                 "results are loaded into memory",
                 context.name,
                 self.mmap_mode,
@@ -780,9 +780,9 @@ class JoblibStore(Store):
     def _discard(self, path: str, digest: str, exc: Exception) -> None:
         """Delete a corrupt or tampered entry (logged; quietly for an older format)."""
         if isinstance(exc, _OldFormat):
-            logger.debug("twat_cache: removing cache file of an older format %s", path)
+            logger.debug("removing cache file of an older format %s", path)
         else:
-            logger.warning("twat_cache: dropping unreadable cache file %s: %s", path, exc)
+            logger.warning("dropping unreadable cache file %s: %s", path, exc)
         self._verified.pop(digest, None)
         _unlink_quietly(path)
 
@@ -930,7 +930,7 @@ def _remove_other_versions(function_dir: Path, code: str) -> None:
             if e.name not in (code, ANY_CODE) and e.is_dir(follow_symlinks=False)
         ]
     for path in stale:
-        logger.debug("twat_cache: removing entries of another code version: %s", path)
+        logger.debug("removing entries of another code version: %s", path)
         shutil.rmtree(path, ignore_errors=True)
 
 

@@ -127,7 +127,7 @@ class _KleptoStore(Store):
     def _foreign(self, exc: ForeignEntry) -> None:
         if not self._foreign_warned:
             self._foreign_warned = True
-            logger.warning("twat_cache: %s: ignoring a cache entry (%s)", self.name, exc)
+            logger.warning("%s: ignoring a cache entry (%s)", self.name, exc)
 
     # -- what each archive provides -------------------------------------------------------
     def _read(self, digest: str) -> Any:
@@ -166,9 +166,7 @@ class _KleptoStore(Store):
                 self._foreign(exc)
                 return default
             except CorruptEntry as exc:
-                logger.warning(
-                    "twat_cache: %s: dropping a corrupt cache entry (%s)", self.name, exc
-                )
+                logger.warning("%s: dropping a corrupt cache entry (%s)", self.name, exc)
                 self._drop(digest)
                 return default
             if self.touch_on_hit:
@@ -353,7 +351,7 @@ def _prepare_db(path: Path) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
         conn.close()
     except sqlite3.Error as exc:  # e.g. a read-only folder: klepto's own open reports it
-        logger.debug("twat_cache: could not switch %s to WAL: %s", path, exc)
+        logger.debug("could not switch %s to WAL: %s", path, exc)
 
 
 def _clear_folder(folder: Path) -> None:

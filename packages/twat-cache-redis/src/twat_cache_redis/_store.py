@@ -171,8 +171,7 @@ class _Health:
             self.retry_at = time.monotonic() + RETRY_INTERVAL
         if first:
             logger.warning(
-                "twat_cache: %s: Redis at %s is unreachable (%s: %s); calls run uncached "
-                "until it is back",
+                "%s: Redis at %s is unreachable (%s: %s); calls run uncached until it is back",
                 self.name,
                 self.url,
                 type(exc).__name__,
@@ -185,9 +184,7 @@ class _Health:
             was_down = self.down
             self.down = False
         if was_down:
-            logger.info(
-                "twat_cache: %s: Redis at %s answers again; caching resumes", self.name, self.url
-            )
+            logger.info("%s: Redis at %s answers again; caching resumes", self.name, self.url)
 
 
 class _RedisBase(Store):
@@ -236,14 +233,10 @@ class _RedisBase(Store):
         except envelope.ForeignEntry as exc:  # another secret's entry: a miss, left alone
             if not self._foreign_warned:
                 self._foreign_warned = True
-                logger.warning(
-                    "twat_cache: %s: ignoring Redis entry %s: %s", self.health.name, name, exc
-                )
+                logger.warning("%s: ignoring Redis entry %s: %s", self.health.name, name, exc)
             return default, False
         except envelope.CorruptEntry as exc:
-            logger.warning(
-                "twat_cache: %s: dropping corrupt Redis entry %s: %s", self.health.name, name, exc
-            )
+            logger.warning("%s: dropping corrupt Redis entry %s: %s", self.health.name, name, exc)
             return default, True
 
     def _seal(self, digest: str, value: Any) -> bytes:
@@ -407,7 +400,7 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
                 close = getattr(client, "aclose", None) or client.close
                 await close()
             except Exception as exc:  # the server may be gone; the sockets close anyway
-                logger.debug("twat_cache: closing a Redis client failed: %s", exc)
+                logger.debug("closing a Redis client failed: %s", exc)
 
     async def aget(self, key: Hashable, default: Any) -> Any:
         """The value stored for `key`, or `default` (also when the server is unreachable)."""
