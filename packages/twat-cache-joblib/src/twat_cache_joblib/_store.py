@@ -790,7 +790,7 @@ class JoblibStore(Store):
         """Log an entry of another secret once per store (it is a miss, and stays)."""
         if not self._foreign_warned:
             self._foreign_warned = True
-            logger.warning("twat_cache: %s: ignoring cache file %s: %s", self.name, path, exc)
+            logger.warning("%s: ignoring cache file %s: %s", self.name, path, exc)
 
 
 def _context(digest: str, *, payload: bool = False) -> bytes:
