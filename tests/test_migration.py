@@ -15,6 +15,7 @@ import sys
 import pytest
 
 import twat_cache
+from helpers import run_python
 
 MIGRATION = {
     "twat_cache.cache": ["clear_cache", "get_stats"],
@@ -35,11 +36,7 @@ LAZY = MIGRATION
 
 
 def run_py(code: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    return run_python(code, timeout=60)
 
 
 @pytest.mark.timeout(60)
