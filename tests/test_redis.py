@@ -98,7 +98,7 @@ def test_registered_spec() -> None:
 
 def test_no_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     from twat_cache import CacheConfig
-    from twat_cache.registry import StoreContext
+    from twat_cache.record import CacheRecord as StoreContext
     from twat_cache_redis._store import open_store
 
     monkeypatch.delenv(URL_ENV, raising=False)
@@ -280,7 +280,7 @@ def test_clear_only_this_functions_keys(redis_url: str) -> None:
 
 def test_clear_with_glob_characters_in_namespace(redis_url: str) -> None:
     from twat_cache import CacheConfig
-    from twat_cache.registry import StoreContext
+    from twat_cache.record import CacheRecord as StoreContext
     from twat_cache_redis._store import open_store
 
     config = CacheConfig(kind="disk", redis_url=redis_url)

@@ -48,7 +48,7 @@ from twat_cache.config import CacheConfig
 from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
 from twat_cache.locks import StripedLocks
 from twat_cache.paths import FILE_MODE, FOLDER_MODE, private_dir
-from twat_cache.record import CacheRecord as StoreContext
+from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import Store
 
@@ -130,9 +130,9 @@ class DiskcacheStore(Store):
     digest_keys = True
     handles_ttl = True
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord) -> None:
         if ctx.folder is None:
-            raise ValueError("diskcache: the store needs a folder (StoreContext.folder is None)")
+            raise ValueError("diskcache: the store needs a folder (the record's folder is None)")
         self.namespace = ctx.namespace
         # Resolved once: a hit must not look the secret up again.
         self.name = ctx.name
@@ -182,10 +182,10 @@ class DiskcacheStore(Store):
         except ForeignEntry as exc:  # another secret's entry: not ours to delete
             if not self._foreign_warned:
                 self._foreign_warned = True
-                logger.warning("twat_cache: %s: ignoring a cache entry (%s)", self.name, exc)
+                logger.warning("%s: ignoring a cache entry (%s)", self.name, exc)
             return default
         except CorruptEntry as exc:
-            logger.warning("twat_cache: %s: dropping a corrupt cache entry (%s)", self.name, exc)
+            logger.warning("%s: dropping a corrupt cache entry (%s)", self.name, exc)
             self.native.delete(digest, retry=True)
             return default
 
@@ -272,6 +272,6 @@ class DiskcacheStore(Store):
         self.native.close()
 
 
-def open_store(config: CacheConfig, context: StoreContext) -> DiskcacheStore:
+def open_store(config: CacheConfig, context: CacheRecord) -> DiskcacheStore:
     """Open the diskcache store for one function."""
     return DiskcacheStore(config, context)

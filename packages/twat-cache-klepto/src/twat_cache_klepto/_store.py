@@ -50,7 +50,7 @@ from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
 from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks, file_lock
 from twat_cache.paths import FILE_MODE, FOLDER_MODE, private_dir
-from twat_cache.record import CacheRecord as StoreContext
+from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import Store
 
@@ -90,7 +90,7 @@ class _KleptoStore(Store):
     native: Any
     owned: tuple[str, ...]
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext, lock_file: Path) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord, lock_file: Path) -> None:
         if config.policy not in POLICIES:
             raise ValueError(
                 f"klepto: policy must be one of {', '.join(POLICIES)}, got {config.policy!r}"
@@ -127,7 +127,7 @@ class _KleptoStore(Store):
     def _foreign(self, exc: ForeignEntry) -> None:
         if not self._foreign_warned:
             self._foreign_warned = True
-            logger.warning("twat_cache: %s: ignoring a cache entry (%s)", self.name, exc)
+            logger.warning("%s: ignoring a cache entry (%s)", self.name, exc)
 
     # -- what each archive provides -------------------------------------------------------
     def _read(self, digest: str) -> Any:
@@ -166,9 +166,7 @@ class _KleptoStore(Store):
                 self._foreign(exc)
                 return default
             except CorruptEntry as exc:
-                logger.warning(
-                    "twat_cache: %s: dropping a corrupt cache entry (%s)", self.name, exc
-                )
+                logger.warning("%s: dropping a corrupt cache entry (%s)", self.name, exc)
                 self._drop(digest)
                 return default
             if self.touch_on_hit:
@@ -246,7 +244,7 @@ class _KleptoStore(Store):
 class KleptoSQLStore(_KleptoStore):
     """klepto's `sqltable_archive` in `<folder>/klepto.sqlite`, one table per function."""
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord) -> None:
         folder = Path(ctx.folder or ".")
         tag = _ns_hash(ctx.namespace, 32)
         lock = f"klepto-{tag[:24]}.lock"
@@ -353,7 +351,7 @@ def _prepare_db(path: Path) -> None:
             conn.execute("PRAGMA journal_mode=WAL")
         conn.close()
     except sqlite3.Error as exc:  # e.g. a read-only folder: klepto's own open reports it
-        logger.debug("twat_cache: could not switch %s to WAL: %s", path, exc)
+        logger.debug("could not switch %s to WAL: %s", path, exc)
 
 
 def _clear_folder(folder: Path) -> None:
@@ -382,7 +380,7 @@ def _clear_folder(folder: Path) -> None:
 class KleptoDirStore(_KleptoStore):
     """klepto's `dir_archive` in `<folder>/klepto-<hash>/`, one subfolder per entry."""
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord) -> None:
         root = Path(ctx.folder or ".") / f"klepto-{_ns_hash(ctx.namespace, 24)}"
         super().__init__(config, ctx, root.with_name(root.name + ".lock"))
         from klepto.archives import dir_archive  # noqa: PLC0415  (heavy: only when opened)
@@ -472,10 +470,10 @@ class KleptoDirStore(_KleptoStore):
         """Nothing to close: a directory archive holds no open handles."""
 
 
-def open_store(config: CacheConfig, context: StoreContext) -> _KleptoStore:
+def open_store(config: CacheConfig, context: CacheRecord) -> _KleptoStore:
     """Open the klepto store for one function: SQL archive for kind "disk", directory for "file"."""
     if context.folder is None:
-        raise ValueError("klepto: the store needs a folder (StoreContext.folder is None)")
+        raise ValueError("klepto: the store needs a folder (the record's folder is None)")
     private_dir(Path(context.folder or "."))
     if config.kind == "file":
         return KleptoDirStore(config, context)
