@@ -43,7 +43,8 @@ def test_the_source_shows_when_linecache_loads_after_the_first_call():
 
     code = (
         "import sys, twat_cache as tc\n"
-        "@tc.mcache\n"
+        # A named, always present backend: a fallback notice would load logging (and linecache).
+        "@tc.mcache(preferred_engine='functools')\n"
         "def boom(x):\n"
         "    raise ValueError(x)\n"
         "try:\n"

@@ -438,6 +438,25 @@ def test_maxsize_is_per_function_and_approximately_lru(
 
 @pytest.mark.parametrize(("backend", "fixture"), NETWORK)
 @pytest.mark.timeout(60)
+def test_front_tier_answers_repeats_without_the_server(
+    backend: str, fixture: str, request: pytest.FixtureRequest
+) -> None:
+    """front=N keeps recent results in process: a repeat within front_ttl is not a round trip."""
+    from twat_cache import ucache
+
+    url = request.getfixturevalue(fixture)
+    f, calls = counting(ucache(preferred_engine=backend, url=url, front=8, front_ttl=60))
+    assert f(1) == ("value", 1)
+    store_of(f).clear()  # the server forgets it; the front still has it
+    assert f(1) == ("value", 1)
+    assert calls == [1]
+    f.cache_clear()  # clearing the cache clears its front too
+    assert f(1) == ("value", 1)
+    assert calls == [1, 1]
+
+
+@pytest.mark.parametrize(("backend", "fixture"), NETWORK)
+@pytest.mark.timeout(60)
 def test_max_bytes_bounds_the_stored_sizes(
     backend: str, fixture: str, request: pytest.FixtureRequest
 ) -> None:
@@ -598,7 +617,7 @@ def test_memcached_plugin_import_does_not_import_pymemcache() -> None:
 
 @memcached_only
 @pytest.mark.timeout(30)
-def test_memcached_bad_url_falls_back_with_one_warning(
+def test_memcached_bad_url_in_the_environment_falls_back_with_one_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from twat_cache import ucache
@@ -618,7 +637,10 @@ def test_memcached_bad_url_falls_back_with_one_warning(
         [("a", 11211), ("b", 1), ("::1", 2)],
         {"connect_timeout": 0.25, "timeout": 2.0},
     )
-    f, calls = counting(ucache(preferred_engine="memcached", url="memcached://h:notaport"))
+    # A malformed url= is an error at decoration (test_a_malformed_url_is_an_error_at_decoration);
+    # a malformed URL in the environment is found at the first call: one warning, then memory.
+    monkeypatch.setenv("TWAT_CACHE_MEMCACHED_URL", "memcached://h:notaport")
+    f, calls = counting(ucache(preferred_engine="memcached"))
     assert f(1) == f(1)
     assert f.cache_backend != "memcached"
     assert calls == [1]
@@ -748,3 +770,33 @@ def test_a_forked_child_uses_its_own_connections(
     assert f(2) == ("value", 2)  # the child stored it
     assert f(1) == ("value", 1)  # and the parent's connections still work
     assert calls == [1]
+
+
+@pytest.mark.parametrize(
+    ("backend", "url", "said"),
+    [
+        pytest.param("redis", "http://h:6379", "scheme must be one of", marks=redis_only),
+        pytest.param("redis", "redis://h:99999/0", "port", marks=redis_only),
+        pytest.param("redis", "redis+sentinel://h:26379", "service_name", marks=redis_only),
+        pytest.param("memcached", "redis://h:11211", "memcached://", marks=memcached_only),
+        pytest.param("memcached", "memcached://h:x", "port is not a number", marks=memcached_only),
+    ],
+)
+@pytest.mark.parametrize("decorator", ["ucache", "acache"])
+def test_a_malformed_url_is_an_error_at_decoration(
+    backend: str, url: str, said: str, decorator: str
+) -> None:
+    """A bad `url=` names the option and the accepted forms, and never falls back to memory."""
+    import twat_cache
+    from twat_cache import ConfigurationError
+
+    async def coro(x: int) -> int:
+        return x
+
+    if decorator == "ucache":
+        decorate, func = twat_cache.ucache(preferred_engine=backend, url=url), (lambda x: x)
+    else:
+        decorate, func = twat_cache.acache(backend=backend, url=url), coro
+    with pytest.raises(ConfigurationError, match=r"url: .*malformed server URL") as info:
+        decorate(func)
+    assert said in str(info.value)

@@ -15,7 +15,7 @@ from twat_cache.async_wrapper import build_async
 from twat_cache.binding import params_of
 from twat_cache.config import CacheConfig
 from twat_cache.identity import code_fingerprint, display_name, function_namespace
-from twat_cache.options import ConfigurationError
+from twat_cache.options import OPTIONS, ConfigurationError
 from twat_cache.paths import folder_for
 from twat_cache.record import CacheRecord
 from twat_cache.state import CacheState
@@ -98,6 +98,24 @@ def _check_ignore(func: Any, config: CacheConfig, params: Any) -> None:
         )
 
 
+def _check_core_options(spec: BackendSpec, config: CacheConfig) -> None:
+    """Run the chosen backend's checks of the core options it reads.
+
+    A malformed server URL is the caller's error: said at decoration, never a silent fall
+    back to another store at the first call.
+    """
+    for name, check in spec.options.items():
+        value = getattr(config, name, None) if name in OPTIONS else None
+        if value is None:
+            continue
+        try:
+            check(value)
+        except ConfigurationError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{name}: {exc}") from None
+
+
 def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | None = None) -> Any:
     if isinstance(func, (staticmethod, classmethod)):
         inner = _decorate(decorator, func.__func__, config, method=isinstance(func, classmethod))
@@ -129,6 +147,7 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
             decorator, config, registry.installed(), is_async=is_async, leads=registry.leads()
         )
     spec = _spec(choice.backend)
+    _check_core_options(spec, config)
     if not spec.persistent:
         for option in ("front", "max_bytes"):
             if getattr(config, option) is not None and choice.kind == "async":

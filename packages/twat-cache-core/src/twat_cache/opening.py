@@ -163,7 +163,7 @@ def open_cache(state: CacheState, *, is_async: bool) -> Opened:
             "(others may read or change them)",
             record.name,
         )
-    front = open_front(record.config) if record.folder is not None and spec.persistent else None
+    front = open_front(record.config) if spec.persistent else None
     return Opened(store, front, record.namespace if spec.persistent else None)
 
 

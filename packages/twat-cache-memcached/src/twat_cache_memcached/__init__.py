@@ -17,9 +17,20 @@ one line of packaging data that lists it in this project's family. Importing thi
 does not import pymemcache: the store lives in `_store` and is imported when a cache opens.
 """
 
+from typing import Any
+
 from twat_cache.spec import BackendSpec
 
 __version__ = "3.0.0"
+
+
+def _check_url(url: Any) -> Any:
+    """Check a `url=` given to the decorator (when memcached is the chosen backend)."""
+    from twat_cache_memcached._store import parse_url  # noqa: PLC0415
+
+    parse_url(url, "url=")
+    return url
+
 
 BACKEND = BackendSpec(
     name="memcached",
@@ -28,6 +39,7 @@ BACKEND = BackendSpec(
     # lru: a hit renews an entry that is getting old; fifo and ttl: entries age from storing.
     policies=frozenset({"lru", "fifo", "ttl"}),
     persistent=True,
+    options={"url": _check_url},
     folders=False,
     opener="twat_cache_memcached._store:open_store",
     requires=("pymemcache",),

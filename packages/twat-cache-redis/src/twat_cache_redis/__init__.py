@@ -16,9 +16,20 @@ Importing this module must not import redis itself: the stores live in `_store` 
 imported only when a cache is opened.
 """
 
+from typing import Any
+
 from twat_cache.spec import BackendSpec
 
 __version__ = "3.0.0"
+
+
+def _check_url(url: Any) -> Any:
+    """Check a `url=` given to the decorator (when redis is the chosen backend)."""
+    from twat_cache_redis._url import parse_url  # noqa: PLC0415
+
+    parse_url(url, "url=")
+    return url
+
 
 BACKEND = BackendSpec(
     name="redis",
@@ -26,6 +37,7 @@ BACKEND = BackendSpec(
     # maxsize/max_bytes per function, kept by a sorted set scored by the policy
     policies=frozenset({"lru", "lfu", "fifo", "rr", "ttl"}),
     persistent=True,
+    options={"url": _check_url},
     folders=False,
     opener="twat_cache_redis._store:open_store",
     requires=("redis",),
