@@ -23,10 +23,11 @@ if TYPE_CHECKING:
     import sys
     from collections.abc import Callable
     from pathlib import Path
-    from typing import Any, overload
+    from typing import Any, Concatenate, overload
 
     from twat_cache._types import (
         AsyncOptions,
+        CachedClassMethod,
         CachedFunction,
         Decorator,
         DiskOptions,
@@ -188,6 +189,8 @@ def _apply(decorator: str, func: Any, options: dict[str, Any]) -> Any:
 
 
 @overload
+def mcache(maxsize: Callable[Concatenate[type[Any], P], R], /) -> CachedClassMethod[P, R]: ...
+@overload
 def mcache(maxsize: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload
 def mcache(
@@ -215,6 +218,8 @@ def mcache(
     )
 
 
+@overload
+def bcache(folder_name: Callable[Concatenate[type[Any], P], R], /) -> CachedClassMethod[P, R]: ...
 @overload
 def bcache(folder_name: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload
@@ -257,6 +262,8 @@ def bcache(
 
 
 @overload
+def fcache(folder_name: Callable[Concatenate[type[Any], P], R], /) -> CachedClassMethod[P, R]: ...
+@overload
 def fcache(folder_name: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload
 def fcache(
@@ -297,6 +304,8 @@ def fcache(
 
 
 @overload
+def acache(maxsize: Callable[Concatenate[type[Any], P], R], /) -> CachedClassMethod[P, R]: ...
+@overload
 def acache(maxsize: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload
 def acache(
@@ -324,6 +333,8 @@ def acache(
     )
 
 
+@overload
+def ucache(folder_name: Callable[Concatenate[type[Any], P], R], /) -> CachedClassMethod[P, R]: ...
 @overload
 def ucache(folder_name: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload
