@@ -49,6 +49,8 @@ class AsyncEngine(Engine):
     async def first(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The stub's first call: open the cache, then answer the call."""
         await self.aopen()
+        if switch.env_disabled():  # as every later call (`opened_hook`): straight through
+            return await self.func(*args, **kwargs)
         return await self.call(args, kwargs)
 
     async def aopen(self) -> None:
