@@ -53,16 +53,15 @@ class Target:
                 options.setdefault("preferred_engine", self.engine)
         return deco(**options)  # type: ignore[no-any-return]
 
+    def function(self, body: Callable[..., Any]) -> Callable[..., Any]:
+        """`body` itself, or on async targets a coroutine function with `body`'s signature."""
+        if not self.is_async or inspect.iscoroutinefunction(body):
+            return body
+        return coroutine_of(body)
+
     def define(self, body: Callable[..., Any], **options: Any) -> Any:
         """Cache `body` (made a coroutine function first on async targets)."""
-        func = body
-        if self.is_async and not inspect.iscoroutinefunction(body):
-
-            async def func(*args: Any, **kwargs: Any) -> Any:
-                return body(*args, **kwargs)
-
-            func.__name__ = func.__qualname__ = body.__name__
-        wrapper = self.cache(**options)(func)
+        wrapper = self.cache(**options)(self.function(body))
         if self.engine is not None:
             assert wrapper.cache_backend == self.engine
         return wrapper
@@ -71,6 +70,52 @@ class Target:
         missing = [p for p in self.plugins if not has(f"twat_cache_{p}")]
         marks = [pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)}")]
         return pytest.param(self, id=self.id, marks=marks)
+
+
+def coroutine_of(body: Callable[..., Any]) -> Callable[..., Any]:
+    """An `async def` with `body`'s parameters (names, kinds, defaults) that returns its result.
+
+    Made with the parameters spelled out, so that what the decorators read from the code
+    object (ignore=, keys, methods) is the same as for `body`.
+    """
+    signature = inspect.signature(body)
+    params: list[str] = []
+    args: list[str] = []
+    namespace: dict[str, Any] = {"__body": body, "__name__": body.__module__}
+    star = False
+    kinds = inspect.Parameter
+    for p in signature.parameters.values():
+        text = p.name
+        if p.default is not p.empty:
+            namespace[f"__default_{p.name}"] = p.default
+            text += f"=__default_{p.name}"
+        if p.kind is kinds.VAR_POSITIONAL:
+            text, star = f"*{p.name}", True
+            args.append(f"*{p.name}")
+        elif p.kind is kinds.VAR_KEYWORD:
+            text = f"**{p.name}"
+            args.append(f"**{p.name}")
+        elif p.kind is kinds.KEYWORD_ONLY:
+            if not star:
+                params.append("*")
+                star = True
+            args.append(f"{p.name}={p.name}")
+        else:
+            args.append(p.name)
+        params.append(text)
+        if p.kind is kinds.POSITIONAL_ONLY and not any(
+            q.kind is kinds.POSITIONAL_ONLY
+            for q in list(signature.parameters.values())[len(params) :]
+        ):
+            params.append("/")
+    name = body.__name__ if body.__name__.isidentifier() else "func"
+    source = f"async def {name}({', '.join(params)}):\n    return __body({', '.join(args)})\n"
+    exec(source, namespace)
+    func: Callable[..., Any] = namespace[name]
+    func.__name__ = body.__name__
+    func.__qualname__ = body.__qualname__
+    func.__module__ = body.__module__
+    return func
 
 
 def _async(target: Target) -> Target:
