@@ -365,6 +365,19 @@ def test_max_bytes_is_accepted_by_persistent_caches(target: Target) -> None:
     assert call(cached, 1) == call(cached, 1) == 1
 
 
+def test_a_persistent_cache_falling_back_to_memory_keeps_working_with_front_and_max_bytes() -> None:
+    # ucache with a folder on a memory backend: the same choice as bcache/fcache make when no
+    # disk backend is installed. The options for the disk have nothing to apply to; the code
+    # must not break on an install without the disk backends.
+    f, calls = counting()
+    cached = tc.ucache(folder_name="x", preferred_engine="functools", front=8, max_bytes=1000)(f)
+    assert cached.cache_backend == "functools"
+    assert cached(1) == cached(1) == 10
+    assert calls == [1]
+    cached_b = tc.bcache(front=8, max_bytes=1000)(counting()[0])
+    assert cached_b(2) == cached_b(2) == 20
+
+
 # -- front= / front_ttl= -------------------------------------------------------------------------
 
 

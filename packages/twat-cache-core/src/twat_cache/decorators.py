@@ -157,13 +157,18 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
         from twat_cache.envelope import check_encryption  # noqa: PLC0415
 
         check_encryption()
+    changes: dict[str, Any] = {"kind": choice.kind}
+    if choice.kind == "memory" and config.kind in ("disk", "file"):
+        # A persistent cache that fell back to memory (logged by the choice): its front and
+        # byte bound have nothing to apply to, and the code must run as it would on disk.
+        changes.update(front=None, max_bytes=None)
     record = CacheRecord(
         name=display_name(func),
         namespace=namespace,
         decorator=decorator,
         backend=choice.backend,
         kind=choice.kind,
-        config=choice.config.replace(kind=choice.kind),
+        config=choice.config.replace(**changes),
         is_async=is_async,
         is_method=_in_class_body(func) if method is None else method,
     )
