@@ -593,15 +593,10 @@ def _points(reader: Any) -> dict[str, dict[str, Any]]:
 
 
 def _name_of(cached: Any) -> str:
-    backend = cached.cache_backend
-    qualname = cached.__qualname__
-    names = [
-        n
-        for n, s in tc.get_stats().items()
-        if n.split("#")[0].endswith(qualname) and s["backend"] == backend
-    ]
-    assert len(names) == 1, names
-    return names[0]
+    """The cache's name in get_stats() (a `#n` suffix when earlier namesakes are alive)."""
+    name: str = cached._twat_cache_engine.state.name
+    assert name in tc.get_stats()
+    return name
 
 
 @over(
