@@ -645,6 +645,16 @@ def test_instrument_reports_hits_misses_and_compute_time(target: Target, metrics
     assert attrs == {"cache.name": a, "cache.backend": after.cache_backend}
 
 
+def test_twat_cache_instrument_stays_the_function() -> None:
+    import importlib
+
+    first = tc.instrument
+    importlib.import_module("twat_cache.otel")  # the module behind it, imported by anyone
+    assert callable(first)
+    assert tc.instrument is first  # read again: still the function, never a submodule
+    assert tc.instrument is importlib.import_module("twat_cache").instrument
+
+
 def test_instrument_is_a_no_op_without_opentelemetry(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
