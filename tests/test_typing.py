@@ -135,6 +135,13 @@ METHODS = textwrap.dedent(
     ok9: int = first_object("x")
     K.make.cache_clear()
     K.m.cache_clear()
+    k = K()
+    got1: int = K.m.cache_get(k, 1)
+    got2: int = k.m.cache_get(k, 1)   # the instance first again, as at runtime
+    got3: str = K.make.cache_get(K, 1)
+    k.m.cache_set(5, k, 1)
+    got4: int = k.m.cache_refresh(k, 1)
+    bad6 = k.m.cache_get(1)  # E: the bound method's controls take the instance first
     bad1 = K.make("x")      # E: wrong argument type on a class method
     bad2 = K().make(1, 2)   # E: too many arguments on a class method
     bad3 = K.st("x")        # E: wrong argument type on a static method
@@ -273,7 +280,7 @@ def test_the_revealed_types_keep_the_parameters(checker: str, tmp_path: Path) ->
     _, report = CHECKERS[checker](path, tmp_path)
     if checker == "mypy":
         assert "CachedFunction[[a: int, b: int =], int]" in report, report
-        assert "CachedFunction[[n: int], str]" in report, report
+        assert "BoundCachedFunction[Any, [n: int], str]" in report, report
     else:
         assert "CachedFunction[(a: int, b: int = 2), int]" in report, report
-        assert "CachedFunction[(n: int), str]" in report, report
+        assert "BoundCachedFunction[Any, (n: int), str]" in report, report

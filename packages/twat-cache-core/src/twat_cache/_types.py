@@ -20,11 +20,13 @@ R = TypeVar("R")
 R2 = TypeVar("R2")
 S = TypeVar("S")
 R_co = TypeVar("R_co", covariant=True)
+S_contra = TypeVar("S_contra", contravariant=True)
 Policy = Literal["lru", "lfu", "fifo", "rr", "ttl"]
 MmapMode = Literal["r", "r+", "w+", "c"]
 
 __all__ = [
     "AsyncOptions",
+    "BoundCachedFunction",
     "CachedClassMethod",
     "CachedFunction",
     "Decorator",
@@ -154,9 +156,56 @@ class CachedFunction(Protocol[P, R_co]):
     @overload
     def __get__(
         self: CachedFunction[Concatenate[S, P2], R2], instance: S, owner: type[Any] | None = None
-    ) -> CachedFunction[P2, R2]: ...
+    ) -> BoundCachedFunction[S, P2, R2]: ...
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         """Bind to `instance` (methods), as plain functions do."""
+        ...
+
+
+class BoundCachedFunction(Protocol[S_contra, P, R_co]):
+    """A cached method reached through its instance (or a class method through its class).
+
+    Calls bind the instance like any method. The cache's handles are the function's own, not
+    bound: `cache_get`, `cache_set`, `cache_refresh` and `cache_delete` take the instance (or
+    the class) first again, as `Class.method.cache_get(obj, x)` does.
+    """
+
+    cache: Any
+    cache_backend: str
+    cache_config: CacheConfig
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """Call the method, or return its cached result."""
+        ...
+
+    def cache_info(self) -> CacheInfo:
+        """Return (hits, misses, maxsize, currsize)."""
+        ...
+
+    def cache_clear(self) -> None:
+        """Drop every entry and reset the counters."""
+        ...
+
+    def clear(self) -> None:
+        """Alias of `cache_clear`."""
+        ...
+
+    def cache_delete(self, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Drop the entry of one call (the instance first); True if there was one."""
+        ...
+
+    def cache_get(self, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """The cached value of one call (the instance first); KeyError when there is none."""
+        ...
+
+    def cache_set(
+        self, value: Any, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs
+    ) -> Any:
+        """Store `value` as the result of one call (the instance first)."""
+        ...
+
+    def cache_refresh(self, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """Compute one call (the instance first) again, store it and return it."""
         ...
 
 
@@ -207,7 +256,9 @@ class CachedClassMethod(Protocol[P, R_co]):
         """Compute one call again, store it and return it."""
         ...
 
-    def __get__(self, instance: object, owner: type[Any] | None = None) -> CachedFunction[P, R_co]:
+    def __get__(
+        self, instance: object, owner: type[Any] | None = None
+    ) -> BoundCachedFunction[Any, P, R_co]:
         """Bind the class (the first argument), as `classmethod` does."""
         ...
 
