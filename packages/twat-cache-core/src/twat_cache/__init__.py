@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from twat_cache._types import CachedFunction
-    from twat_cache.instrument import instrument
+    from twat_cache.otel import instrument
 
 
 #: The module paths of the original plan (DESIGN §8), loaded on first use, never on import.
@@ -61,7 +61,7 @@ def __getattr__(name: str) -> object:
 
         return CachedFunction
     if name == "instrument":
-        from twat_cache.instrument import instrument  # noqa: PLC0415
+        from twat_cache.otel import instrument  # noqa: PLC0415
 
         return instrument
     if name in _MIGRATION_MODULES:

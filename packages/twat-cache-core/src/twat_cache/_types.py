@@ -20,11 +20,14 @@ R = TypeVar("R")
 R2 = TypeVar("R2")
 S = TypeVar("S")
 R_co = TypeVar("R_co", covariant=True)
+S_contra = TypeVar("S_contra", contravariant=True)
 Policy = Literal["lru", "lfu", "fifo", "rr", "ttl"]
 MmapMode = Literal["r", "r+", "w+", "c"]
 
 __all__ = [
     "AsyncOptions",
+    "BoundCachedFunction",
+    "CachedClassMethod",
     "CachedFunction",
     "Decorator",
     "DiskOptions",
@@ -155,15 +158,122 @@ class CachedFunction(Protocol[P, R_co]):
     @overload
     def __get__(
         self: CachedFunction[Concatenate[S, P2], R2], instance: S, owner: type[Any] | None = None
-    ) -> CachedFunction[P2, R2]: ...
+    ) -> BoundCachedFunction[S, P2, R2]: ...
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         """Bind to `instance` (methods), as plain functions do."""
+        ...
+
+
+class BoundCachedFunction(Protocol[S_contra, P, R_co]):
+    """A cached method reached through its instance (or a class method through its class).
+
+    Calls bind the instance like any method. The cache's handles are the function's own, not
+    bound: `cache_get`, `cache_set`, `cache_refresh` and `cache_delete` take the instance (or
+    the class) first again, as `Class.method.cache_get(obj, x)` does.
+    """
+
+    cache: Any
+    cache_backend: str
+    cache_config: CacheConfig
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """Call the method, or return its cached result."""
+        ...
+
+    def cache_info(self) -> CacheInfo:
+        """Return (hits, misses, maxsize, currsize)."""
+        ...
+
+    def cache_clear(self) -> None:
+        """Drop every entry and reset the counters."""
+        ...
+
+    def clear(self) -> None:
+        """Alias of `cache_clear`."""
+        ...
+
+    def cache_delete(self, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Drop the entry of one call (the instance first); True if there was one."""
+        ...
+
+    def cache_get(self, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """The cached value of one call (the instance first); KeyError when there is none."""
+        ...
+
+    def cache_set(
+        self, value: Any, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs
+    ) -> Any:
+        """Store `value` as the result of one call (the instance first)."""
+        ...
+
+    def cache_refresh(self, instance: S_contra, /, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """Compute one call (the instance first) again, store it and return it."""
+        ...
+
+
+class CachedClassMethod(Protocol[P, R_co]):
+    """A cached function whose first parameter is a class: what `@classmethod` goes over.
+
+    mypy and pyright bind `cls` under `@classmethod` only for plain functions; over any other
+    callable they use its `__get__`, which for `CachedFunction` cannot tell a class method
+    from a method. So the decorators give a function whose first parameter is `type[...]`
+    this type, whose `__get__` binds that parameter wherever it is reached from. Called
+    directly (a function of a class outside a class body) it takes that parameter first, as
+    any value; the rest of the signature is checked.
+    """
+
+    cache: Any
+    cache_backend: str
+    cache_config: CacheConfig
+
+    def __call__(self, first: Any, /, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """Call the function, or return its cached result."""
+        ...
+
+    def cache_info(self) -> CacheInfo:
+        """Return (hits, misses, maxsize, currsize)."""
+        ...
+
+    def cache_clear(self) -> None:
+        """Drop every entry and reset the counters."""
+        ...
+
+    def clear(self) -> None:
+        """Alias of `cache_clear`."""
+        ...
+
+    def cache_delete(self, first: Any, /, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Drop the entry of one call; True if there was one."""
+        ...
+
+    def cache_get(self, first: Any, /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """The cached value of one call; KeyError when there is none."""
+        ...
+
+    def cache_set(self, value: Any, first: Any, /, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Store `value` as the result of one call."""
+        ...
+
+    def cache_refresh(self, first: Any, /, *args: P.args, **kwargs: P.kwargs) -> R_co:
+        """Compute one call again, store it and return it."""
+        ...
+
+    def __get__(
+        self, instance: object, owner: type[Any] | None = None
+    ) -> BoundCachedFunction[Any, P, R_co]:
+        """Bind the class (the first argument), as `classmethod` does."""
         ...
 
 
 class Decorator(Protocol):
     """What a called decorator (`mcache(maxsize=10)`) returns: it keeps the function's signature."""
 
-    def __call__(self, func: Callable[P, R], /) -> CachedFunction[P, R]:
+    @overload
+    def __call__(
+        self, func: Callable[Concatenate[type[Any], P], R], /
+    ) -> CachedClassMethod[P, R]: ...
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> CachedFunction[P, R]: ...
+    def __call__(self, func: Callable[..., Any], /) -> Any:
         """Wrap `func` in its cache."""
         ...

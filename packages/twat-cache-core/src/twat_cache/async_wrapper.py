@@ -13,6 +13,7 @@ from twat_cache import hotpath, switch
 from twat_cache.aflights import AsyncFlights
 from twat_cache.binding import BadCall
 from twat_cache.store import MISS, AsyncStore
+from twat_cache.ttl import AsyncTTLStore
 from twat_cache.wrapper import Engine, attach, uncacheable_error
 
 TYPE_CHECKING = False
@@ -49,6 +50,8 @@ class AsyncEngine(Engine):
     async def first(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """The stub's first call: open the cache, then answer the call."""
         await self.aopen()
+        if switch.env_disabled():  # as every later call (`opened_hook`): straight through
+            return await self.func(*args, **kwargs)
         return await self.call(args, kwargs)
 
     async def aopen(self) -> None:
@@ -116,7 +119,14 @@ class AsyncEngine(Engine):
 
     async def alookup_stale(self, skey: Hashable) -> tuple[Any, bool]:
         """(value, fresh) through the stale window, off the loop for blocking stores."""
-        if self._store().blocking:
+        store = self._store()
+        if isinstance(store, AsyncTTLStore):  # an asyncio-native store: awaited
+            try:
+                return await store.alookup(skey)
+            except Exception as exc:
+                self.state.read_failed(exc)
+                return MISS, False
+        if store.blocking:
             found: tuple[Any, bool] = await _to_thread(self.lookup_stale, skey)
             return found
         return self.lookup_stale(skey)

@@ -27,10 +27,11 @@ if not TYPE_CHECKING:  # at run time (typing stays unimported); before the block
 if TYPE_CHECKING:
     import sys
     from collections.abc import Callable
-    from typing import Any, overload
+    from typing import Any, Concatenate, overload
 
     from twat_cache._types import (
         AsyncOptions,
+        CachedClassMethod,
         CachedFunction,
         Decorator,
         DiskOptions,
@@ -160,7 +161,11 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
 
         check_encryption()
     config = choice.config
-    if config.kind != choice.kind:
+    if choice.kind == "memory" and config.kind in ("disk", "file"):
+        # A persistent cache that fell back to memory (logged by the choice): its front and
+        # byte bound have nothing to apply to, and the code must run as it would on disk.
+        config = config.replace(kind="memory", front=None, max_bytes=None)
+    elif config.kind != choice.kind:
         config = config.replace(kind=choice.kind)
     record = CacheRecord(
         name=display_name(func),
@@ -210,6 +215,8 @@ def _apply(decorator: str, func: Any, options: dict[str, Any]) -> Any:
 
 
 @overload
+def mcache(maxsize: Callable[Concatenate[type[Any], P], R], /) -> CachedClassMethod[P, R]: ...
+@overload
 def mcache(maxsize: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload
 def mcache(
@@ -237,6 +244,8 @@ def mcache(
     )
 
 
+@overload
+def bcache(folder_name: Callable[Concatenate[type[Any], P], R], /) -> CachedClassMethod[P, R]: ...
 @overload
 def bcache(folder_name: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload
@@ -281,6 +290,8 @@ def bcache(
 
 
 @overload
+def fcache(folder_name: Callable[Concatenate[type[Any], P], R], /) -> CachedClassMethod[P, R]: ...
+@overload
 def fcache(folder_name: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload
 def fcache(
@@ -322,6 +333,8 @@ def fcache(
 
 
 @overload
+def acache(maxsize: Callable[Concatenate[type[Any], P], R], /) -> CachedClassMethod[P, R]: ...
+@overload
 def acache(maxsize: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload
 def acache(
@@ -349,6 +362,8 @@ def acache(
     )
 
 
+@overload
+def ucache(folder_name: Callable[Concatenate[type[Any], P], R], /) -> CachedClassMethod[P, R]: ...
 @overload
 def ucache(folder_name: Callable[P, R], /) -> CachedFunction[P, R]: ...
 @overload

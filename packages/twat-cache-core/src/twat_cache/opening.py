@@ -16,8 +16,8 @@ from __future__ import annotations
 from twat_cache import chains, registry
 from twat_cache._log import logger
 from twat_cache.encode import disk_digest, memory_key
-from twat_cache.store import Store
-from twat_cache.ttl import TTLStore
+from twat_cache.store import AsyncStore, Store
+from twat_cache.ttl import AsyncTTLStore, TTLStore
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -130,7 +130,10 @@ def _open_store(spec: BackendSpec, record: CacheRecord) -> Store:
             secure=config.secure,
         )
     if config.ttl is not None and (config.stale is not None or not store.handles_ttl):
-        store = TTLStore(store, config.ttl, stale=config.stale or 0.0)
+        if isinstance(store, AsyncStore):  # asyncio-native: stamped through aget/aset
+            store = AsyncTTLStore(store, config.ttl, stale=config.stale or 0.0)
+        else:
+            store = TTLStore(store, config.ttl, stale=config.stale or 0.0)
     return store
 
 

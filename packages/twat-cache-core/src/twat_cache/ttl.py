@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 
 from twat_cache import clock
-from twat_cache.store import MISS, Store
+from twat_cache.store import MISS, AsyncStore, Store
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from contextlib import AbstractContextManager
     from typing import Any
 
-__all__ = ["TTLStore"]
+__all__ = ["AsyncTTLStore", "TTLStore"]
 
 #: No sweep below this many entries: a small cache costs nothing to keep.
 MIN_SWEEP = 64
@@ -54,7 +54,10 @@ class TTLStore(Store):
 
     def lookup(self, key: Hashable) -> tuple[Any, bool]:
         """(value, fresh) for a live or stale entry, (MISS, False) when there is none."""
-        item = self.inner.get(key, MISS)
+        return self._judge(key, self.inner.get(key, MISS))
+
+    def _judge(self, key: Hashable, item: Any) -> tuple[Any, bool]:
+        """(value, fresh) of a stamped `item` read for `key`; expired items are dropped."""
         if item is MISS:
             return MISS, False
         try:
@@ -145,3 +148,48 @@ class TTLStore(Store):
     def verify(self, fix: bool = False) -> tuple[int, int]:
         """The inner store's verification."""
         return self.inner.verify(fix)
+
+
+class AsyncTTLStore(TTLStore, AsyncStore):
+    """The TTL layer over an asyncio-native store (`AsyncStore`: aiocache, network clients).
+
+    Reads and writes go through the inner store's `get_nowait`/`aget`/`aset`, stamped and
+    judged like `TTLStore`'s; `alookup` is the awaitable `lookup` (stale-while-revalidate).
+    """
+
+    def __init__(self, inner: AsyncStore, ttl: float, *, stale: float = 0.0) -> None:
+        super().__init__(inner, ttl, stale=stale)
+        self.nowait_complete = inner.nowait_complete
+        self._async_inner = inner
+
+    def get_nowait(self, key: Hashable, default: Any) -> Any:
+        """The fresh value for `key` if the inner store has it at hand, else `default`."""
+        value, fresh = self._judge(key, self._async_inner.get_nowait(key, MISS))
+        return value if fresh else default
+
+    def get(self, key: Hashable, default: Any) -> Any:
+        """The synchronous read: `get_nowait`."""
+        return self.get_nowait(key, default)
+
+    def set(self, key: Hashable, value: Any) -> None:
+        """Not available: written with `aset`."""
+        AsyncStore.set(self, key, value)
+
+    async def alookup(self, key: Hashable) -> tuple[Any, bool]:
+        """(value, fresh) for a live or stale entry, (MISS, False) when there is none."""
+        inner = self._async_inner
+        item = inner.get_nowait(key, MISS)
+        if item is MISS and not inner.nowait_complete:
+            item = await inner.aget(key, MISS)
+        return self._judge(key, item)
+
+    async def aget(self, key: Hashable, default: Any) -> Any:
+        """The fresh value for `key`, or `default`."""
+        value, fresh = await self.alookup(key)
+        return value if fresh else default
+
+    async def aset(self, key: Hashable, value: Any) -> None:
+        """Store `value`, fresh for `ttl` seconds from now."""
+        await self._async_inner.aset(key, (clock.now() + self.ttl, value))
+        if self._sweeps and len(self.inner) >= self._sweep_at:
+            self.purge()

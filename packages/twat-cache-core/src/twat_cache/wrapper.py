@@ -69,7 +69,9 @@ class Engine:
         # Held weakly: the wrapper holds the engine, and dropping it must free the cache.
         self.wrapper = weakref.ref(wrapper)
         config = state.record.config
-        weak_self = state.record.is_method and state.record.kind == "memory"
+        # In-process stores (memory, and async ones like aiocache's) hold `self` weakly; a
+        # persistent store's keys are digests of the instance (`open` turns this off).
+        weak_self = state.record.is_method and state.record.kind in ("memory", "async")
         self.keymaker = KeyMaker(
             params, typed=config.typed, ignore=config.ignore, weak_self=weak_self
         )
@@ -105,8 +107,11 @@ class Engine:
                     opened = open_cache(self.state, is_async=is_async)
                     self.state.store = opened.store
                     self.state.front = opened.front
-                    if self.state.record.kind != "memory":  # a persistent store's keys are typed
+                    if opened.persistent and self.keymaker.weak_self:
+                        # a persistent store's keys are digests of the instance itself (and
+                        # plans made before opening, by a per-call control, are made again)
                         self.keymaker.weak_self = False
+                        self.keymaker.plans.clear()
                     self.opened = opened
                     self.publish()
                     self.opened_hook(opened)

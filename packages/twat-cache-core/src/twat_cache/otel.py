@@ -1,5 +1,8 @@
 """`instrument()`: hits, misses and compute time of every cache, through OpenTelemetry.
 
+This module is `twat_cache.otel`, not `twat_cache.instrument`: a submodule of that name would
+replace the function `twat_cache.instrument` as an attribute of the package once imported.
+
 Counters `twat_cache.hits` and `twat_cache.misses` are observable counters read from the
 caches' own exact counters when the SDK collects (so the hit path does no extra work), and
 `twat_cache.compute.duration` is a histogram (seconds) recorded after each computation. Every
