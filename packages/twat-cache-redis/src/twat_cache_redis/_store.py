@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import time
 from collections.abc import AsyncIterator, Hashable, Iterator
@@ -53,10 +52,10 @@ from typing import Any
 from twat_cache import clock, envelope
 from twat_cache.config import CacheConfig
 from twat_cache.locks import wait_timeout
+from twat_cache.network import env_seconds
 from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import AsyncStore, Store
-from twat_cache_redis import _server
 from twat_cache_redis._server import OUTAGE, Server, server_for
 from twat_cache_redis._url import ENV_REDIS_URL, ENV_URL, Target, resolve_target
 
@@ -81,8 +80,6 @@ PREFIX = "twat_cache"
 INDEX_PREFIX = "twat_cache_idx"
 LOCK_PREFIX = "twat_cache_lock"
 DEFAULT_LOCK_TIMEOUT = 60.0
-#: Kept for code that set it: the probe interval lives in `_server.RETRY_INTERVAL`.
-RETRY_INTERVAL = _server.RETRY_INTERVAL
 _DIGEST_LEN = 64  # sha256 hex
 _BATCH = 500
 _TOTAL = "#total"  # the sizes hash's total (members are hex digests: no clash)
@@ -148,17 +145,12 @@ def resolve_url(config: CacheConfig) -> str:
 
 
 def lock_timeout() -> float:
-    """The single-flight lock's expiry in seconds: `$TWAT_CACHE_REDIS_LOCK_TIMEOUT` or 60."""
-    raw = os.environ.get(ENV_LOCK_TIMEOUT)
-    if not raw:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise ValueError(f"${ENV_LOCK_TIMEOUT}: expected seconds > 0, got {raw!r}")
-    return value
+    """The single-flight lock's expiry in seconds: `$TWAT_CACHE_REDIS_LOCK_TIMEOUT` or 60.
+
+    Not the wait timeout (how long a caller waits for the lock, `twat_cache.locks`): this is
+    how long a lock whose holder died keeps others waiting.
+    """
+    return env_seconds(ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT)
 
 
 def _glob_escape(text: str) -> str:
