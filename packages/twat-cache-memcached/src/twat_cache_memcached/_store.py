@@ -586,24 +586,6 @@ class MemcachedStore(Store):
 
     # -- single flight -----------------------------------------------------------------------
 
-    def _lock_key(self, digest: str) -> str:
-        return self.names().lock + digest
-
-    def _try_lock(self, node: _Node, name: str, token: bytes) -> bool | None:
-        """True: taken; False: held by another; None: the server failed (breaker opened)."""
-        try:
-            return bool(node.client.add(name, token, expire=self.lock_expire))
-        except OUTAGE as exc:
-            node.breaker.failed(exc, self.name)
-            return None
-
-    def _unlock(self, node: _Node, name: str, token: bytes) -> None:
-        try:
-            if node.client.get(name) == token:  # still ours (it did not expire meanwhile)
-                node.client.delete(name)
-        except OUTAGE as exc:
-            node.breaker.failed(exc, self.name)
-
     @contextmanager
     def flight_lock(self, key: Hashable) -> Iterator[bool]:
         """An `add`-based lock around re-check + compute + store (True when taken).
@@ -611,46 +593,26 @@ class MemcachedStore(Store):
         Waits at most the wait timeout, then computes anyway (a duplicate computation beats a
         caller that hangs); the lock expires after that long too, should its holder die.
         """
-        digest = key if type(key) is str else str(key)
-        node = self.node(digest)
-        name = self._lock_key(digest)
-        token = os.urandom(8).hex().encode()
-        taken = False
-        if node.breaker.closed:
-            deadline = time.monotonic() + self.wait
-            while True:
-                got = self._try_lock(node, name, token)
-                if got is not False or time.monotonic() >= deadline:
-                    taken = bool(got)
-                    break
-                time.sleep(_POLL)
+        attempt = _LockAttempt(self, key)
+        while not attempt.done and not attempt.once():
+            time.sleep(_POLL)
         try:
-            yield taken
+            yield attempt.taken
         finally:
-            if taken:
-                self._unlock(node, name, token)
+            if attempt.taken:
+                attempt.release()
 
     @asynccontextmanager
     async def aflight_lock(self, key: Hashable) -> AsyncIterator[bool]:
         """The lock of `flight_lock` for coroutine functions (waits with asyncio.sleep)."""
-        digest = key if type(key) is str else str(key)
-        node = self.node(digest)
-        name = self._lock_key(digest)
-        token = os.urandom(8).hex().encode()
-        taken = False
-        if node.breaker.closed:
-            deadline = time.monotonic() + self.wait
-            while True:
-                got = await asyncio.to_thread(self._try_lock, node, name, token)
-                if got is not False or time.monotonic() >= deadline:
-                    taken = bool(got)
-                    break
-                await asyncio.sleep(_POLL)
+        attempt = _LockAttempt(self, key)
+        while not attempt.done and not await asyncio.to_thread(attempt.once):
+            await asyncio.sleep(_POLL)
         try:
-            yield taken
+            yield attempt.taken
         finally:
-            if taken:
-                await asyncio.to_thread(self._unlock, node, name, token)
+            if attempt.taken:
+                await asyncio.to_thread(attempt.release)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -661,6 +623,48 @@ class MemcachedStore(Store):
     def after_fork(self) -> None:
         """In a forked child: use this process's own connections (never the parent's)."""
         self._pool = None
+
+
+class _LockAttempt:
+    """One caller's single-flight lock on one key: `add` of a token, retried until a deadline.
+
+    The waiting (`time.sleep` or `asyncio.sleep` between `once()` calls) is the caller's, so
+    the sync and the async lock share everything else. `done` is True at once when the key's
+    server is known to be down: the caller computes without the lock.
+    """
+
+    __slots__ = ("deadline", "done", "name", "node", "store", "taken", "token")
+
+    def __init__(self, store: MemcachedStore, key: Hashable) -> None:
+        digest = key if type(key) is str else str(key)
+        self.store = store
+        self.node = store.node(digest)
+        self.name = store.names().lock + digest
+        self.token = os.urandom(8).hex().encode()  # whose lock it is, checked at release
+        self.deadline = time.monotonic() + store.wait
+        self.taken = False
+        self.done = not self.node.breaker.closed
+
+    def once(self) -> bool:
+        """Try to take the lock once; True when done trying (taken, held too long, or failed)."""
+        client = self.node.client
+        try:
+            self.taken = bool(client.add(self.name, self.token, expire=self.store.lock_expire))
+        except OUTAGE as exc:  # the server is down: compute without the lock
+            self.node.breaker.failed(exc, self.store.name)
+            self.done = True
+            return True
+        self.done = self.taken or time.monotonic() >= self.deadline
+        return self.done
+
+    def release(self) -> None:
+        """Delete the lock if it is still ours (it may have expired and been taken since)."""
+        client = self.node.client
+        try:
+            if client.get(self.name) == self.token:
+                client.delete(self.name)
+        except OUTAGE as exc:
+            self.node.breaker.failed(exc, self.store.name)
 
 
 def _score(node: str, key: str) -> int:
