@@ -1,8 +1,9 @@
 """What the network stores share: server lists, seconds, circuit breakers, one object per URL.
 
-The Redis and memcached plugins import this module when a store opens; `import twat_cache` and
-decorating never do (only `flights` reaches for `seconds` when `$TWAT_CACHE_WAIT_TIMEOUT` is
-set). It knows no client library and uses the standard library alone:
+The Redis and memcached plugins import this module (when a store opens, or when they check a
+`url=`); the core never does on `import twat_cache` or to decorate (only `flights` reaches for
+`env_seconds`, at a call, when `$TWAT_CACHE_WAIT_TIMEOUT` is set). It knows no client library
+and uses the standard library alone:
 
 - `parse_hosts` reads the `host:port,host:port` list of a URL (IPv6 addresses in brackets);
   `seconds` / `env_seconds` read a number of seconds from a URL's query or the environment;
