@@ -12,12 +12,11 @@ import logging
 import os
 import threading
 import time
-import warnings
 from collections.abc import Callable
 
 import pytest
 
-from helpers import run_python, warnings_of
+from helpers import in_child, run_python, warnings_of
 from twat_cache import network
 from twat_cache.network import Breaker, PerProcess, env_seconds, env_url, parse_hosts, seconds
 
@@ -276,17 +275,7 @@ def test_per_process_makes_each_object_once_under_threads() -> None:
 def test_per_process_forgets_in_a_forked_child() -> None:
     memo = PerProcess()
     parents = memo.get("k", lambda key: object())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover  (the child)
-        code = 1
-        try:
-            code = 0 if memo.get("k", lambda key: object()) is not parents else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0  # the child made its own
+    assert in_child(lambda: memo.get("k", lambda key: object()) is not parents) == 0  # its own
     assert memo.get("k", lambda key: object()) is parents  # the parent keeps its own
 
 
