@@ -1,4 +1,4 @@
-"""Helpers the test files share: fresh interpreters, and the library's warnings."""
+"""Helpers the test files share: fresh interpreters, forked children, the library's warnings."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-__all__ = ["python", "run_python", "warnings_of"]
+__all__ = ["in_child", "python", "run_python", "warnings_of"]
 
 
 def python(
@@ -55,3 +57,18 @@ def warnings_of(caplog: pytest.LogCaptureFixture) -> list[str]:
         for r in caplog.records
         if r.name == "twat_cache" and r.levelno >= 30  # logging.WARNING
     ]
+
+
+def in_child(work: Callable[[], object]) -> int:
+    """Run `work` in a child made by `os.fork()`; its exit status (0: `work` returned true)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover  (the child)
+        code = 1
+        try:
+            code = 0 if work() else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status)

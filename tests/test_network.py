@@ -17,13 +17,13 @@ import asyncio
 import logging
 import os
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from conftest import has, needs
+from helpers import in_child
 from servers import MemcachedPool, RedisCluster, RedisSentinel, RedisServer, ServerFactory
 from twat_cache.testing import store_of
 
@@ -34,16 +34,17 @@ memcached_only = needs("memcached")
 @pytest.fixture(autouse=True)
 def _fresh_clients(monkeypatch: pytest.MonkeyPatch) -> None:
     """New clients and closed breakers per test; probes every 0.2 s (tests need not wait 1 s)."""
+    from twat_cache import network
+
+    monkeypatch.setattr(network, "RETRY_INTERVAL", 0.2)  # every network store's breakers
     if has("twat_cache_redis"):
         from twat_cache_redis import _server
 
         _server.forget_servers()
-        monkeypatch.setattr(_server, "RETRY_INTERVAL", 0.2)
     if has("twat_cache_memcached"):
         from twat_cache_memcached import _store
 
         _store.forget_pools()
-        monkeypatch.setattr(_store, "RETRY_INTERVAL", 0.2)
 
 
 def until(condition: Callable[[], object], timeout: float = 20.0, what: str = "condition") -> None:
@@ -740,21 +741,6 @@ def test_redis_urls(monkeypatch: pytest.MonkeyPatch) -> None:
 # --- fork ----------------------------------------------------------------------------------------
 
 
-def _in_child(work: Callable[[], object]) -> int:
-    """Run `work` in a forked child; its exit status (0: it returned true)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # fork with threads (3.12+)
-        pid = os.fork()
-    if pid == 0:  # pragma: no cover  (the child)
-        code = 1
-        try:
-            code = 0 if work() else 3
-        finally:
-            os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 @pytest.mark.parametrize(("backend", "fixture"), NETWORK)
 @pytest.mark.timeout(60)
@@ -766,7 +752,7 @@ def test_a_forked_child_uses_its_own_connections(
     url = request.getfixturevalue(fixture)
     f, calls = counting(ucache(preferred_engine=backend, url=url))
     assert f(1) == f(1)  # the parent's connections are open
-    assert _in_child(lambda: f(1) == ("value", 1) and f(2) == ("value", 2) and calls == [1, 2]) == 0
+    assert in_child(lambda: f(1) == ("value", 1) and f(2) == ("value", 2) and calls == [1, 2]) == 0
     assert f(2) == ("value", 2)  # the child stored it
     assert f(1) == ("value", 1)  # and the parent's connections still work
     assert calls == [1]

@@ -620,9 +620,9 @@ def test_async_single_flight_across_processes(redis_url: str, tmp_path: Path) ->
 @pytest.fixture
 def quick_retry(monkeypatch: pytest.MonkeyPatch) -> float:
     """Shorten the pause between probes so the tests need not wait a second."""
-    from twat_cache_redis import _server
+    from twat_cache import network
 
-    monkeypatch.setattr(_server, "RETRY_INTERVAL", 0.2)
+    monkeypatch.setattr(network, "RETRY_INTERVAL", 0.2)
     return 0.2
 
 

@@ -53,16 +53,12 @@ def reset_after_fork(obj: Any) -> None:
 
 def default_wait_timeout() -> float:
     """Seconds a waiter waits for another's computation: `$TWAT_CACHE_WAIT_TIMEOUT` or 60."""
-    raw = os.environ.get(ENV_WAIT_TIMEOUT)
-    if not raw:
+    if not os.environ.get(ENV_WAIT_TIMEOUT):
         return DEFAULT_WAIT_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise ValueError(f"${ENV_WAIT_TIMEOUT}: expected seconds > 0, got {raw!r}")
-    return value
+    # the one reader of seconds from the environment; its module loads only when it is set
+    from twat_cache.network import env_seconds  # noqa: PLC0415
+
+    return env_seconds(ENV_WAIT_TIMEOUT, DEFAULT_WAIT_TIMEOUT)
 
 
 class _Flight:

@@ -10,9 +10,11 @@ BLAKE2b score of server and key) over the function's servers, and never to anoth
 server is down its keys are misses and their writes are dropped, so no copy can come back stale,
 and no `clear` can be undone by a remapping. Each server has its own circuit breaker: the first
 failure (a timeout, a refused connection) opens it with ONE warning per outage, calls then skip
-that server at once, and a background thread probes it (`version`) about every `RETRY_INTERVAL`
-seconds; the first answer closes it (INFO: caching resumes). pymemcache runs with
-`default_noreply=False` (with noreply, `add` always "succeeds") and no retries of its own.
+that server at once, and a background thread probes it (`version`) about every
+`twat_cache.network.RETRY_INTERVAL` seconds; the first answer closes it (INFO: caching
+resumes); the breakers, host lists and the per-URL memo are the core's (`twat_cache.network`).
+pymemcache runs with `default_noreply=False` (with noreply, `add` always "succeeds") and no
+retries of its own.
 
 Keys (all ASCII, under memcached's 250 bytes). With `S` the secret's id and `N` a digest of
 the function's namespace, a call's entry is `tc:S:N:<digest>` on its server, and each server
@@ -60,7 +62,6 @@ import socket
 import struct
 import threading
 import time
-import weakref
 from collections.abc import AsyncIterator, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -69,6 +70,7 @@ from urllib.parse import parse_qs, unquote
 from twat_cache import clock, envelope
 from twat_cache.config import CacheConfig
 from twat_cache.locks import wait_timeout
+from twat_cache.network import Breaker, PerProcess, env_url, parse_hosts, seconds
 from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import Store
@@ -78,7 +80,6 @@ logger = logging.getLogger("twat_cache")
 __all__ = [
     "ENV_MEMCACHED_URL",
     "ENV_URL",
-    "RETRY_INTERVAL",
     "MemcachedStore",
     "Rendezvous",
     "forget_pools",
@@ -90,8 +91,6 @@ ENV_URL = "TWAT_CACHE_URL"
 ENV_MEMCACHED_URL = "TWAT_CACHE_MEMCACHED_URL"
 DEFAULT_PORT = 11211
 DEFAULT_TIMEOUTS = {"connect_timeout": 0.25, "timeout": 0.5}
-#: Seconds between two probes of a server that failed (with up to 20 % jitter).
-RETRY_INTERVAL = 1.0
 #: memcached reads an expire over 30 days as an absolute UNIX time.
 _RELATIVE_LIMIT = 2_592_000
 _HEADER = struct.Struct(">IIQ")  # generation, sequence, byte position after the entry
@@ -122,16 +121,6 @@ OUTAGE = _outage_errors()
 # --- where the servers are -------------------------------------------------------------------
 
 
-def _seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise ValueError(f"{name}: expected seconds > 0, got {raw!r}")
-    return value
-
-
 def parse_url(url: str, source: str = "url") -> tuple[list[tuple[str, int]], dict[str, float]]:
     """`memcached://h:p,h:p?timeout=..` -> ([(host, port), ...], {timeout options}).
 
@@ -150,37 +139,15 @@ def parse_url(url: str, source: str = "url") -> tuple[list[tuple[str, int]], dic
             raise ValueError("memcached has no databases: leave the path empty")
         if "@" in netloc:
             raise ValueError("memcached (text protocol) has no user or password")
-        hosts: list[tuple[str, int]] = []
-        for raw in netloc.split(","):
-            part = unquote(raw.strip())
-            if not part:
-                raise ValueError("an empty host in the host list")
-            if part.startswith("["):
-                host, _, tail = part[1:].partition("]")
-                port_text = tail[1:] if tail.startswith(":") else ""
-            elif part.count(":") == 1:
-                host, _, port_text = part.partition(":")
-            elif ":" in part:
-                raise ValueError(f"{part!r}: put an IPv6 address in brackets, [::1]:11211")
-            else:
-                host, port_text = part, ""
-            if not host:
-                raise ValueError(f"{part!r} has no host")
-            try:
-                port = int(port_text) if port_text else DEFAULT_PORT
-            except ValueError:
-                raise ValueError(f"{part!r}: the port is not a number") from None
-            if not 0 < port < 65536:
-                raise ValueError(f"{part!r}: the port is out of range")
-            if (host, port) not in hosts:
-                hosts.append((host, port))
+        # one server listed twice is one server (rendezvous hashing over distinct names)
+        hosts = list(dict.fromkeys(parse_hosts(netloc, DEFAULT_PORT)))
         timeouts = dict(DEFAULT_TIMEOUTS)
         for name, values in parse_qs(query, keep_blank_values=True).items():
             if name not in DEFAULT_TIMEOUTS:
                 raise ValueError(
                     f"unknown query option {name!r} (allowed: timeout, connect_timeout)"
                 )
-            timeouts[name] = _seconds(name, values[-1])
+            timeouts[name] = seconds(name, values[-1])
         return hosts, timeouts
     except ValueError as exc:
         raise ValueError(
@@ -195,20 +162,15 @@ def resolve_url(url: str | None) -> str:
     if url:
         parse_url(url, "url=")
         return url
-    found = [(name, os.environ.get(name, "")) for name in (ENV_MEMCACHED_URL, ENV_URL)]
-    found = [(name, value) for name, value in found if value.strip()]
-    if not found:
+    found = env_url((ENV_MEMCACHED_URL, ENV_URL), ("memcached",))
+    if found is None:
         raise ValueError(
             "memcached backend: no server URL; pass url='memcached://host:11211' to the "
             f"decorator or set ${ENV_MEMCACHED_URL} or ${ENV_URL}"
         )
-    for name, value in found:
-        if value.lower().startswith("memcached://"):
-            parse_url(value, f"${name}")
-            return value
-    name, value = found[0]
-    parse_url(value, f"${name}")  # raises: it is not a memcached URL
-    return value  # pragma: no cover
+    source, value = found
+    parse_url(value, source)  # raises when it is not a (good) memcached URL
+    return value
 
 
 # --- servers, their breakers and the shared pools --------------------------------------------
@@ -217,7 +179,7 @@ def resolve_url(url: str | None) -> str:
 class _Node:
     """One memcached server: its pooled client and its circuit breaker."""
 
-    __slots__ = ("__weakref__", "address", "client", "closed", "lock", "name", "thread")
+    __slots__ = ("address", "breaker", "client", "name")
 
     def __init__(self, host: str, port: int, timeouts: dict[str, float]) -> None:
         from pymemcache.client.base import PooledClient  # noqa: PLC0415
@@ -231,49 +193,10 @@ class _Node:
             default_noreply=False,  # else `add` always "succeeds" and errors go unseen
             allow_unicode_keys=False,
         )
-        self.closed = True  # the breaker: True while calls may use the server
-        self.lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-
-    def failed(self, exc: BaseException, who: str) -> None:
-        """Open the breaker (one WARNING when it was closed) and make sure a probe runs."""
-        with self.lock:
-            first = self.closed
-            self.closed = False
-            start = self.thread is None or not self.thread.is_alive()
-            if start:
-                self.thread = threading.Thread(
-                    target=_probe_loop,
-                    args=(weakref.ref(self),),
-                    name=f"twat_cache memcached probe {self.name}",
-                    daemon=True,
-                )
-        if first:
-            logger.warning(
-                "%s: memcached at %s does not answer (%s: %s); its keys are misses until it "
-                "is back (probed every %.1f s)",
-                who,
-                self.name,
-                type(exc).__name__,
-                exc,
-                RETRY_INTERVAL,
-            )
-        if start and self.thread is not None:
-            self.thread.start()
-
-    def probe_once(self) -> bool:
-        """Ask the server its version; close the breaker when it answers."""
-        try:
-            self.client.version()
-        except Exception as exc:
-            logger.debug("probe of memcached at %s failed: %s", self.name, exc)
-            return False
-        with self.lock:
-            was_open = not self.closed
-            self.closed = True
-        if was_open:
-            logger.info("memcached at %s answers again; caching resumes", self.name)
-        return True
+        # closed while calls may use the server; probed with `version` while it is open
+        self.breaker = Breaker(
+            "memcached", self.name, self.client.version, effect="its keys are misses"
+        )
 
     def metadump(self) -> Iterator[tuple[str, int]]:
         """(key, size) of every live item on the server (`lru_crawler metadump all`).
@@ -299,16 +222,6 @@ class _Node:
             key = fields.get(b"key")
             if key is not None:
                 yield unquote(key.decode()), int(fields.get(b"size", b"0"))
-
-
-def _probe_loop(ref: weakref.ref[_Node]) -> None:
-    """Probe until the server answers, or the node is gone (its stores were dropped)."""
-    while True:
-        time.sleep(RETRY_INTERVAL * (1 + 0.2 * random.random()))  # jitter
-        node = ref()
-        if node is None or node.closed or node.probe_once():
-            return
-        del node
 
 
 class _Pool:
@@ -349,33 +262,13 @@ class _Pool:
                 node.client.close()
 
 
-_pools: dict[str, _Pool] = {}
-_pools_lock = threading.Lock()
-
-
-def _pool_for(url: str) -> _Pool:
-    pool = _pools.get(url)
-    if pool is None:
-        with _pools_lock:
-            pool = _pools.get(url)
-            if pool is None:
-                pool = _pools[url] = _Pool(url)
-    return pool
+#: One `_Pool` per URL in this process; a child made by `fork()` starts with none.
+_pools = PerProcess()
 
 
 def forget_pools() -> None:
-    """Forget every pool: new clients and closed breakers at the next call.
-
-    Run in a child made by `fork()` (never the parent's sockets, locks or probe threads), and
-    by tests that need a fresh start.
-    """
-    global _pools_lock
-    _pools.clear()
-    _pools_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=forget_pools)
+    """Forget every pool: new clients and closed breakers at the next call (for tests)."""
+    _pools.forget()
 
 
 def _seed() -> int:
@@ -450,7 +343,7 @@ class MemcachedStore(Store):
         """The shared servers of this store's URL."""
         pool = self._pool
         if pool is None:
-            pool = self._pool = _pool_for(self.url)
+            pool = self._pool = _pools.get(self.url, _Pool)
         return pool
 
     @property
@@ -472,7 +365,7 @@ class MemcachedStore(Store):
 
     def available(self) -> bool:
         """True while every server's breaker is closed."""
-        return all(self.pool.nodes[name].closed for name in self.servers)
+        return all(self.pool.nodes[name].breaker.closed for name in self.servers)
 
     def _warn_once(self, topic: str, message: str, *args: object) -> None:
         if topic not in self._warned:
@@ -533,7 +426,7 @@ class MemcachedStore(Store):
         """The value stored for `key`, or `default` (also while its server is unusable)."""
         digest = key if type(key) is str else str(key)
         node = self.node(digest)
-        if not node.closed:
+        if not node.breaker.closed:
             return default
         names = self.names()
         entry = names.entry + digest
@@ -541,7 +434,7 @@ class MemcachedStore(Store):
         try:
             found = node.client.get_many(wanted)
         except OUTAGE as exc:
-            node.failed(exc, self.name)
+            node.breaker.failed(exc, self.name)
             return default
         blob = found.get(entry)
         if blob is None:
@@ -562,7 +455,7 @@ class MemcachedStore(Store):
         """Store `value` for `key`; dropped while its server is unusable or when too large."""
         digest = key if type(key) is str else str(key)
         node = self.node(digest)
-        if not node.closed:
+        if not node.breaker.closed:
             return
         self._store(node, self.names(), digest, value)
 
@@ -606,7 +499,7 @@ class MemcachedStore(Store):
             header = _HEADER.pack(generation, counter & _MASK32, position)
             client.set(names.entry + digest, header + body, expire=self.expire)
         except OUTAGE as exc:
-            node.failed(exc, self.name)
+            node.breaker.failed(exc, self.name)
         except MemcacheServerError as exc:  # too large, out of memory: this value only
             self._warn_once(
                 "too-large",
@@ -693,24 +586,6 @@ class MemcachedStore(Store):
 
     # -- single flight -----------------------------------------------------------------------
 
-    def _lock_key(self, digest: str) -> str:
-        return self.names().lock + digest
-
-    def _try_lock(self, node: _Node, name: str, token: bytes) -> bool | None:
-        """True: taken; False: held by another; None: the server failed (breaker opened)."""
-        try:
-            return bool(node.client.add(name, token, expire=self.lock_expire))
-        except OUTAGE as exc:
-            node.failed(exc, self.name)
-            return None
-
-    def _unlock(self, node: _Node, name: str, token: bytes) -> None:
-        try:
-            if node.client.get(name) == token:  # still ours (it did not expire meanwhile)
-                node.client.delete(name)
-        except OUTAGE as exc:
-            node.failed(exc, self.name)
-
     @contextmanager
     def flight_lock(self, key: Hashable) -> Iterator[bool]:
         """An `add`-based lock around re-check + compute + store (True when taken).
@@ -718,46 +593,26 @@ class MemcachedStore(Store):
         Waits at most the wait timeout, then computes anyway (a duplicate computation beats a
         caller that hangs); the lock expires after that long too, should its holder die.
         """
-        digest = key if type(key) is str else str(key)
-        node = self.node(digest)
-        name = self._lock_key(digest)
-        token = os.urandom(8).hex().encode()
-        taken = False
-        if node.closed:
-            deadline = time.monotonic() + self.wait
-            while True:
-                got = self._try_lock(node, name, token)
-                if got is not False or time.monotonic() >= deadline:
-                    taken = bool(got)
-                    break
-                time.sleep(_POLL)
+        attempt = _LockAttempt(self, key)
+        while not attempt.done and not attempt.once():
+            time.sleep(_POLL)
         try:
-            yield taken
+            yield attempt.taken
         finally:
-            if taken:
-                self._unlock(node, name, token)
+            if attempt.taken:
+                attempt.release()
 
     @asynccontextmanager
     async def aflight_lock(self, key: Hashable) -> AsyncIterator[bool]:
         """The lock of `flight_lock` for coroutine functions (waits with asyncio.sleep)."""
-        digest = key if type(key) is str else str(key)
-        node = self.node(digest)
-        name = self._lock_key(digest)
-        token = os.urandom(8).hex().encode()
-        taken = False
-        if node.closed:
-            deadline = time.monotonic() + self.wait
-            while True:
-                got = await asyncio.to_thread(self._try_lock, node, name, token)
-                if got is not False or time.monotonic() >= deadline:
-                    taken = bool(got)
-                    break
-                await asyncio.sleep(_POLL)
+        attempt = _LockAttempt(self, key)
+        while not attempt.done and not await asyncio.to_thread(attempt.once):
+            await asyncio.sleep(_POLL)
         try:
-            yield taken
+            yield attempt.taken
         finally:
-            if taken:
-                await asyncio.to_thread(self._unlock, node, name, token)
+            if attempt.taken:
+                await asyncio.to_thread(attempt.release)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -768,6 +623,48 @@ class MemcachedStore(Store):
     def after_fork(self) -> None:
         """In a forked child: use this process's own connections (never the parent's)."""
         self._pool = None
+
+
+class _LockAttempt:
+    """One caller's single-flight lock on one key: `add` of a token, retried until a deadline.
+
+    The waiting (`time.sleep` or `asyncio.sleep` between `once()` calls) is the caller's, so
+    the sync and the async lock share everything else. `done` is True at once when the key's
+    server is known to be down: the caller computes without the lock.
+    """
+
+    __slots__ = ("deadline", "done", "name", "node", "store", "taken", "token")
+
+    def __init__(self, store: MemcachedStore, key: Hashable) -> None:
+        digest = key if type(key) is str else str(key)
+        self.store = store
+        self.node = store.node(digest)
+        self.name = store.names().lock + digest
+        self.token = os.urandom(8).hex().encode()  # whose lock it is, checked at release
+        self.deadline = time.monotonic() + store.wait
+        self.taken = False
+        self.done = not self.node.breaker.closed
+
+    def once(self) -> bool:
+        """Try to take the lock once; True when done trying (taken, held too long, or failed)."""
+        client = self.node.client
+        try:
+            self.taken = bool(client.add(self.name, self.token, expire=self.store.lock_expire))
+        except OUTAGE as exc:  # the server is down: compute without the lock
+            self.node.breaker.failed(exc, self.store.name)
+            self.done = True
+            return True
+        self.done = self.taken or time.monotonic() >= self.deadline
+        return self.done
+
+    def release(self) -> None:
+        """Delete the lock if it is still ours (it may have expired and been taken since)."""
+        client = self.node.client
+        try:
+            if client.get(self.name) == self.token:
+                client.delete(self.name)
+        except OUTAGE as exc:
+            self.node.breaker.failed(exc, self.store.name)
 
 
 def _score(node: str, key: str) -> int:

@@ -10,7 +10,8 @@ its constructor talks to the cluster.
 A `Breaker` per server (and, in a cluster, per node) makes an unresponsive server cost one
 timeout: the first failure opens it (one WARNING per outage), calls then skip the network
 (misses, dropped writes, no lock) and a background thread probes the server about every
-`RETRY_INTERVAL` seconds; the first probe that answers closes it (INFO: caching resumes).
+`twat_cache.network.RETRY_INTERVAL` seconds; the first probe that answers closes it (INFO:
+caching resumes). The breakers and the per-URL memo are the core's (`twat_cache.network`).
 
 After `fork()` the child forgets every `Server` (new clients, new breakers, no probe
 threads): it never uses, or shuts down, the parent's sockets.
@@ -20,22 +21,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import random
 import threading
-import time
-import weakref
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from twat_cache.network import Breaker, PerProcess
 from twat_cache_redis._url import Target
 
 logger = logging.getLogger("twat_cache")
 
-__all__ = ["OUTAGE", "RETRY_INTERVAL", "Breaker", "Server", "forget_servers", "server_for"]
-
-#: Seconds between two probes of a server that failed (with up to 20 % jitter).
-RETRY_INTERVAL = 1.0
+__all__ = ["OUTAGE", "Server", "forget_servers", "server_for"]
 
 
 def _outage_errors() -> tuple[type[BaseException], ...]:
@@ -53,84 +48,6 @@ def _outage_errors() -> tuple[type[BaseException], ...]:
 
 
 OUTAGE = _outage_errors()
-
-
-class Breaker:
-    """A circuit breaker for one server or cluster node (see the module docstring).
-
-    `closed` is read on every call (a plain attribute: no lock on the hot path). `failed(exc)`
-    opens it and starts the probe thread; `probe` is called by that thread and closes the
-    breaker when it returns without raising.
-    """
-
-    __slots__ = ("__weakref__", "closed", "lock", "name", "probe", "shown", "thread")
-
-    def __init__(self, name: str, shown: str, probe: Callable[[], object]) -> None:
-        self.name = name
-        self.shown = shown
-        self.probe = probe
-        self.closed = True
-        self.lock = threading.Lock()
-        self.thread: threading.Thread | None = None
-
-    def failed(self, exc: BaseException, who: str = "") -> None:
-        """Open the breaker (one WARNING when it was closed) and make sure a probe runs."""
-        with self.lock:
-            first = self.closed
-            self.closed = False
-            start = self.thread is None or not self.thread.is_alive()
-            if start:
-                self.thread = threading.Thread(
-                    target=_probe_loop,
-                    args=(weakref.ref(self),),
-                    name=f"twat_cache redis probe {self.shown}",
-                    daemon=True,
-                )
-        if first:
-            logger.warning(
-                "%sRedis at %s does not answer (%s: %s); calls run uncached "
-                "until it is back (probed every %.1f s)",
-                f"{who}: " if who else "",
-                self.shown,
-                type(exc).__name__,
-                exc,
-                RETRY_INTERVAL,
-            )
-        if start and self.thread is not None:
-            self.thread.start()
-
-    def recovered(self) -> None:
-        """Close the breaker; INFO when it was open."""
-        with self.lock:
-            was_open = not self.closed
-            self.closed = True
-        if was_open:
-            logger.info("Redis at %s answers again; caching resumes", self.shown)
-
-    def probe_once(self) -> bool:
-        """Try the server once; close the breaker when it answers. True when closed."""
-        try:
-            self.probe()
-        except Exception as exc:
-            logger.debug("probe of %s failed: %s", self.shown, exc)
-            return False
-        self.recovered()
-        return True
-
-
-def _probe_loop(ref: weakref.ref[Breaker]) -> None:
-    """Probe until the server answers, or the breaker is gone (its stores were dropped)."""
-    while True:
-        time.sleep(RETRY_INTERVAL * (1 + 0.2 * random.random()))  # jitter
-        breaker = ref()
-        if breaker is None or breaker.closed:
-            return
-        pid = os.getpid()
-        if breaker.probe_once():
-            return
-        if os.getpid() != pid:  # pragma: no cover  (forked while probing)
-            return
-        del breaker
 
 
 def _no_retry(asynchronous: bool = False) -> Any:
@@ -218,7 +135,7 @@ class Server:
         self.cluster = target.kind == "cluster"
         self.lock = threading.Lock()
         self._client: Any = None
-        self.breaker = Breaker("*", target.shown, self._probe)
+        self.breaker = Breaker("Redis", target.shown, self._probe)
         self.nodes: dict[str, Breaker] = {}
         # loop -> (client, closer): the closer is an async generator parked at its `yield`
         self._aclients: dict[asyncio.AbstractEventLoop, tuple[Any, Any]] = {}
@@ -263,7 +180,7 @@ class Server:
                 breaker = self.nodes.get(name)
                 if breaker is None:
                     breaker = self.nodes[name] = Breaker(
-                        name, f"{self.target.shown} (node {name})", self._node_probe(name)
+                        "Redis", f"{self.target.shown} (node {name})", self._node_probe(name)
                     )
         return breaker
 
@@ -340,31 +257,15 @@ class Server:
                 logger.debug("closing a Redis client failed: %s", exc)
 
 
-_servers: dict[str, Server] = {}
-_servers_lock = threading.Lock()
+#: One `Server` per URL in this process; a child made by `fork()` starts with none.
+_servers = PerProcess()
 
 
 def server_for(target: Target) -> Server:
-    """The process's `Server` for `target` (one per URL)."""
-    server = _servers.get(target.url)
-    if server is None:
-        with _servers_lock:
-            server = _servers.get(target.url)
-            if server is None:
-                server = _servers[target.url] = Server(target)
-    return server
+    """The process's `Server` for `target` (one per URL: a Target compares by what it parses)."""
+    return _servers.get(target, Server)
 
 
 def forget_servers() -> None:
-    """Forget every `Server`: the next call makes new clients and closed breakers.
-
-    Run in a child made by `fork()` (never the parent's sockets, locks or probe threads), and
-    by tests that need a fresh start.
-    """
-    global _servers_lock
-    _servers.clear()
-    _servers_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=forget_servers)
+    """Forget every `Server`: the next call makes new clients and closed breakers (for tests)."""
+    _servers.forget()

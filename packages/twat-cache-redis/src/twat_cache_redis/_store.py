@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import random
 import time
 from collections.abc import AsyncIterator, Hashable, Iterator
@@ -53,10 +52,10 @@ from typing import Any
 from twat_cache import clock, envelope
 from twat_cache.config import CacheConfig
 from twat_cache.locks import wait_timeout
+from twat_cache.network import env_seconds
 from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import AsyncStore, Store
-from twat_cache_redis import _server
 from twat_cache_redis._server import OUTAGE, Server, server_for
 from twat_cache_redis._url import ENV_REDIS_URL, ENV_URL, Target, resolve_target
 
@@ -81,8 +80,6 @@ PREFIX = "twat_cache"
 INDEX_PREFIX = "twat_cache_idx"
 LOCK_PREFIX = "twat_cache_lock"
 DEFAULT_LOCK_TIMEOUT = 60.0
-#: Kept for code that set it: the probe interval lives in `_server.RETRY_INTERVAL`.
-RETRY_INTERVAL = _server.RETRY_INTERVAL
 _DIGEST_LEN = 64  # sha256 hex
 _BATCH = 500
 _TOTAL = "#total"  # the sizes hash's total (members are hex digests: no clash)
@@ -148,17 +145,12 @@ def resolve_url(config: CacheConfig) -> str:
 
 
 def lock_timeout() -> float:
-    """The single-flight lock's expiry in seconds: `$TWAT_CACHE_REDIS_LOCK_TIMEOUT` or 60."""
-    raw = os.environ.get(ENV_LOCK_TIMEOUT)
-    if not raw:
-        return DEFAULT_LOCK_TIMEOUT
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise ValueError(f"${ENV_LOCK_TIMEOUT}: expected seconds > 0, got {raw!r}")
-    return value
+    """The single-flight lock's expiry in seconds: `$TWAT_CACHE_REDIS_LOCK_TIMEOUT` or 60.
+
+    Not the wait timeout (how long a caller waits for the lock, `twat_cache.locks`): this is
+    how long a lock whose holder died keeps others waiting.
+    """
+    return env_seconds(ENV_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT)
 
 
 def _glob_escape(text: str) -> str:
@@ -275,8 +267,16 @@ class _RedisBase(Store):
             encrypt=self.encrypt,
         )
 
+    def _place(self, key: Hashable) -> tuple[str, _Names, str]:
+        """(digest, names, entry key) of `key` under the current secret."""
+        digest = key if type(key) is str else str(key)
+        names = self.names()
+        return digest, names, names.entry + digest
+
     def _open(self, name: str, digest: str, blob: Any, default: Any) -> tuple[Any, bool]:
-        """(value, corrupt): the value in `blob`, `default` when foreign, expired or corrupt."""
+        """(value, corrupt): `blob`'s value; `default` if missing, foreign, expired or corrupt."""
+        if blob is None:
+            return default, False
         try:
             value, deadline = envelope.unseal(blob, secret=load_secret(), context=digest.encode())
         except envelope.ForeignEntry as exc:  # another secret's entry: a miss, left alone
@@ -309,6 +309,59 @@ class _RedisBase(Store):
 
     def _failed(self, exc: BaseException, key: str | None) -> None:
         self.server.breaker_of(exc, key).failed(exc, self.name)
+
+    def _touch(self, pipe: Any, names: _Names, name: str, digest: str) -> Any:
+        """`pipe` (sync or asyncio) with the GET of `name` and the index's score update."""
+        pipe.get(name)
+        if self.mode == "lfu":
+            pipe.zadd(names.index, {digest: 1}, xx=True, incr=True)
+        else:
+            pipe.zadd(names.index, {digest: self._score()}, xx=True)
+        return pipe
+
+    def _touched(self, names: _Names, results: list[Any]) -> Any:
+        """The blob a `_touch` pipeline read; a failed score update opens the index's breaker."""
+        blob, touched = results
+        if isinstance(blob, Exception):
+            raise blob
+        if isinstance(touched, OUTAGE):
+            self._failed(touched, names.index)
+        return blob
+
+    @staticmethod
+    def _victims(names: _Names, evicted: list[Any]) -> list[str]:
+        """The entry keys of the members the bookkeeping script evicted."""
+        return [names.entry + (m.decode() if isinstance(m, bytes) else str(m)) for m in evicted]
+
+    def _lock(self, client: Any, name: str) -> Any:
+        """redis-py's Lock (sync or asyncio, as `client`) on `name`, with the store's timeouts.
+
+        It expires after `lock_timeout` (a crashed holder blocks others at most that long); a
+        waiter waits at most `wait`, polling every 50 ms.
+        """
+        return client.lock(
+            name,
+            timeout=self.lock_timeout,
+            blocking=self.wait > 0,
+            blocking_timeout=self.wait,
+            sleep=0.05,
+        )
+
+    @contextmanager
+    def _lock_faults(self, name: str) -> Iterator[None]:
+        """Around taking or releasing a lock: an outage opens the breaker, a lost lock is no error.
+
+        redis-py raises `LockError` when a lock cannot be taken, or was lost to its expiry while
+        we computed (someone else may hold it now): either way the computation goes on.
+        """
+        from redis.exceptions import LockError  # noqa: PLC0415
+
+        try:
+            yield
+        except OUTAGE as exc:
+            self._failed(exc, name)
+        except LockError:
+            pass
 
     # -- management (sync client; raises while the server is down) ---------------------------
 
@@ -406,9 +459,7 @@ class RedisStore(_RedisBase):
 
     def get(self, key: Hashable, default: Any) -> Any:
         """The value stored for `key`, or `default` (also while the server is unusable)."""
-        digest = key if type(key) is str else str(key)
-        names = self.names()
-        name = names.entry + digest
+        digest, names, name = self._place(key)
         server = self.server
         breaker = server.node_breaker(name)
         if not breaker.closed:
@@ -422,8 +473,6 @@ class RedisStore(_RedisBase):
         except OUTAGE as exc:
             self._failed(exc, name)
             return default
-        if blob is None:
-            return default
         value, corrupt = self._open(name, digest, blob, default)
         if corrupt:
             self._drop(name)
@@ -431,14 +480,9 @@ class RedisStore(_RedisBase):
 
     def _get_and_touch(self, client: Any, names: _Names, name: str, digest: str) -> Any:
         """GET plus the index's score update, pipelined (one round trip per server)."""
-        pipe = client.pipeline(transaction=False)
-        pipe.get(name)
-        if self.mode == "lfu":
-            pipe.zadd(names.index, {digest: 1}, xx=True, incr=True)
-        else:
-            pipe.zadd(names.index, {digest: self._score()}, xx=True)
+        pipe = self._touch(client.pipeline(transaction=False), names, name, digest)
         try:
-            blob, touched = pipe.execute(raise_on_error=False)
+            results = pipe.execute(raise_on_error=False)
         except OUTAGE as exc:
             if not self.server.cluster:
                 raise
@@ -446,18 +490,12 @@ class RedisStore(_RedisBase):
             blob = client.get(name)
             self._failed(exc, names.index)
             return blob
-        if isinstance(blob, Exception):
-            raise blob
-        if isinstance(touched, OUTAGE):
-            self._failed(touched, names.index)
-        return blob
+        return self._touched(names, results)
 
     def set(self, key: Hashable, value: Any) -> None:
         """Store `value` for `key` (bounds applied); dropped while the server is unusable."""
-        digest = key if type(key) is str else str(key)
+        digest, names, name = self._place(key)
         blob = self._seal(digest, value)  # an unpicklable value raises: the core warns once
-        names = self.names()
-        name = names.entry + digest
         server = self.server
         if not server.node_breaker(name).closed:
             return
@@ -487,7 +525,7 @@ class RedisStore(_RedisBase):
             self._failed(exc, name)
 
     def _evict(self, client: Any, names: _Names, evicted: list[Any]) -> None:
-        victims = [names.entry + (m.decode() if isinstance(m, bytes) else str(m)) for m in evicted]
+        victims = self._victims(names, evicted)
         try:
             client.unlink(*victims)
         except OUTAGE as exc:  # left to their TTL (or Redis' own eviction)
@@ -501,14 +539,11 @@ class RedisStore(_RedisBase):
 
     @contextmanager
     def flight_lock(self, key: Hashable) -> Iterator[bool]:
-        """Hold redis-py's Lock for `key` around re-check + compute + store.
+        """Hold redis-py's Lock for `key` around re-check + compute + store (see `_lock`).
 
-        The lock expires after `lock_timeout` (a crashed holder blocks others at most that
-        long); a waiter waits at most `wait_timeout`. If the lock cannot be had (server down,
-        still held) the body runs anyway: a duplicate computation beats a caller that hangs.
+        If the lock cannot be had (server down, still held) the body runs anyway: a duplicate
+        computation beats a caller that hangs.
         """
-        from redis.exceptions import LockError  # noqa: PLC0415
-
         name = self.lock_name(key)
         server = self.server
         breaker = server.node_breaker(name)
@@ -517,29 +552,15 @@ class RedisStore(_RedisBase):
             return
         acquired = False
         lock = None
-        try:
-            lock = server.client().lock(
-                name,
-                timeout=self.lock_timeout,
-                blocking=self.wait > 0,
-                blocking_timeout=self.wait,
-                sleep=0.05,
-            )
+        with self._lock_faults(name):
+            lock = self._lock(server.client(), name)
             acquired = bool(lock.acquire())
-        except OUTAGE as exc:
-            self._failed(exc, name)
-        except LockError:
-            acquired = False
         try:
             yield acquired
         finally:
             if acquired and lock is not None:
-                try:
+                with self._lock_faults(name):
                     lock.release()
-                except LockError:
-                    pass  # it expired while we computed: someone else may hold it now
-                except OUTAGE as exc:
-                    self._failed(exc, name)
 
 
 class RedisAsyncStore(_RedisBase, AsyncStore):
@@ -558,32 +579,19 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
 
     async def aget(self, key: Hashable, default: Any) -> Any:
         """The value stored for `key`, or `default` (also while the server is unusable)."""
-        digest = key if type(key) is str else str(key)
-        names = self.names()
-        name = names.entry + digest
+        digest, names, name = self._place(key)
         server = self.server
         if not server.breaker.closed or not server.node_breaker(name).closed:
             return default
         try:
             client = await self._aclient()
             if self.touch and server.node_breaker(names.index).closed:
-                pipe = client.pipeline(transaction=False)
-                pipe.get(name)
-                if self.mode == "lfu":
-                    pipe.zadd(names.index, {digest: 1}, xx=True, incr=True)
-                else:
-                    pipe.zadd(names.index, {digest: self._score()}, xx=True)
-                blob, touched = await pipe.execute(raise_on_error=False)
-                if isinstance(blob, Exception):
-                    raise blob
-                if isinstance(touched, OUTAGE):
-                    self._failed(touched, names.index)
+                pipe = self._touch(client.pipeline(transaction=False), names, name, digest)
+                blob = self._touched(names, await pipe.execute(raise_on_error=False))
             else:
                 blob = await client.get(name)
         except OUTAGE as exc:
             self._failed(exc, name)
-            return default
-        if blob is None:
             return default
         value, corrupt = self._open(name, digest, blob, default)
         if corrupt:
@@ -595,10 +603,8 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
 
     async def aset(self, key: Hashable, value: Any) -> None:
         """Store `value` for `key` (bounds applied); dropped while the server is unusable."""
-        digest = key if type(key) is str else str(key)
+        digest, names, name = self._place(key)
         blob = self._seal(digest, value)
-        names = self.names()
-        name = names.entry + digest
         server = self.server
         if not server.breaker.closed or not server.node_breaker(name).closed:
             return
@@ -617,10 +623,7 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
                 return
             await client.set(name, blob, px=self.px)
             if evicted:
-                victims = [
-                    names.entry + (m.decode() if isinstance(m, bytes) else str(m)) for m in evicted
-                ]
-                for victim in victims:  # one slot each in a cluster
+                for victim in self._victims(names, evicted):  # one slot each in a cluster
                     await client.unlink(victim)
         except OUTAGE as exc:
             self._failed(exc, name)
@@ -628,8 +631,6 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
     @asynccontextmanager
     async def aflight_lock(self, key: Hashable) -> AsyncIterator[bool]:
         """The async twin of `RedisStore.flight_lock` (redis.asyncio's Lock, same timeouts)."""
-        from redis.exceptions import LockError  # noqa: PLC0415
-
         name = self.lock_name(key)
         server = self.server
         if not server.breaker.closed or not server.node_breaker(name).closed:
@@ -637,30 +638,15 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
             return
         acquired = False
         lock = None
-        try:
-            client = await self._aclient()
-            lock = client.lock(
-                name,
-                timeout=self.lock_timeout,
-                blocking=self.wait > 0,
-                blocking_timeout=self.wait,
-                sleep=0.05,
-            )
+        with self._lock_faults(name):
+            lock = self._lock(await self._aclient(), name)
             acquired = bool(await lock.acquire())
-        except OUTAGE as exc:
-            self._failed(exc, name)
-        except LockError:
-            acquired = False
         try:
             yield acquired
         finally:
             if acquired and lock is not None:
-                try:
+                with self._lock_faults(name):
                     await lock.release()
-                except LockError:
-                    pass  # expired while we computed
-                except OUTAGE as exc:
-                    self._failed(exc, name)
 
 
 def open_store(config: CacheConfig, record: CacheRecord) -> RedisStore | RedisAsyncStore:

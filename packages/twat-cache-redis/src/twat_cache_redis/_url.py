@@ -20,10 +20,11 @@ server), and is checked when the store opens, with a `ValueError` naming where i
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
+
+from twat_cache.network import env_url, parse_hosts, seconds
 
 __all__ = [
     "DEFAULT_TIMEOUTS",
@@ -95,44 +96,6 @@ def redact(url: str) -> str:
     return f"{scheme}://{shown}@{hosts}{slash}{tail}"
 
 
-def _seconds(name: str, raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise ValueError(f"{name}: expected seconds > 0, got {raw!r}")
-    return value
-
-
-def _hosts(netloc: str, default_port: int) -> tuple[tuple[str, int], ...]:
-    """`h:p,h:p` (IPv6 in brackets) -> ((host, port), ...)."""
-    out = []
-    for raw in netloc.split(","):
-        part = raw.strip()
-        if not part:
-            raise ValueError("an empty host in the host list")
-        if part.startswith("["):
-            host, _, rest = part[1:].partition("]")
-            port_text = rest[1:] if rest.startswith(":") else ""
-        elif part.count(":") == 1:
-            host, _, port_text = part.partition(":")
-        elif ":" in part:
-            raise ValueError(f"{part!r}: put an IPv6 address in brackets, [::1]:6379")
-        else:
-            host, port_text = part, ""
-        if not host:
-            raise ValueError(f"{part!r} has no host")
-        try:
-            port = int(port_text) if port_text else default_port
-        except ValueError:
-            raise ValueError(f"{part!r}: the port is not a number") from None
-        if not 0 < port < 65536:
-            raise ValueError(f"{part!r}: the port is out of range")
-        out.append((host, port))
-    return tuple(out)
-
-
 def _single(url: str, scheme: str, shown: str) -> Target:
     """A redis://, rediss:// or unix:// URL, checked with redis-py's own parser."""
     import redis  # noqa: PLC0415
@@ -178,7 +141,7 @@ def _group(url: str, scheme: str, shown: str) -> Target:
     if not hostlist:
         raise ValueError("the URL names no host")
     default_port = 26379 if base == "redis+sentinel" else 6379
-    hosts = _hosts(hostlist, default_port)
+    hosts = parse_hosts(hostlist, default_port)
     options: dict[str, str] = {}
     for name, values in parse_qs(query, keep_blank_values=True, strict_parsing=False).items():
         if name not in _GROUP_OPTIONS[base]:
@@ -188,7 +151,7 @@ def _group(url: str, scheme: str, shown: str) -> Target:
     timeouts = dict(DEFAULT_TIMEOUTS)
     for name in DEFAULT_TIMEOUTS:
         if name in options:
-            timeouts[name] = _seconds(name, options[name])
+            timeouts[name] = seconds(name, options[name])
     path = path.strip("/")
     service = ""
     db = 0
@@ -247,15 +210,11 @@ def resolve_target(url: str | None) -> Target:
     """
     if url:
         return parse_url(url, "url= (alias redis_url=)")
-    found = [(name, os.environ.get(name, "")) for name in (ENV_REDIS_URL, ENV_URL)]
-    found = [(name, value) for name, value in found if value.strip()]
-    if not found:
+    found = env_url((ENV_REDIS_URL, ENV_URL), SCHEMES)
+    if found is None:
         raise ValueError(
             "redis backend: no server URL; pass url='redis://host:6379/0' (alias redis_url=) "
             f"to the decorator or set ${ENV_REDIS_URL} or ${ENV_URL}"
         )
-    for name, value in found:
-        if value.split("://", 1)[0].lower() in SCHEMES:
-            return parse_url(value, f"${name}")
-    name, value = found[0]
-    return parse_url(value, f"${name}")
+    source, value = found
+    return parse_url(value, source)
