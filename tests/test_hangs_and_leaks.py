@@ -302,25 +302,30 @@ def test_the_wait_timeout_option_bounds_a_cross_process_wait(
             other.kill()
 
 
-def test_the_wait_timeouts_have_sane_defaults_and_check_the_environment(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from twat_cache import flights, locks
+def test_every_wait_reads_one_timeout(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Threads, tasks, processes and servers wait by one rule: wait_timeout=, else the variable."""
+    from twat_cache import mcache
+    from twat_cache.locks import StripedLocks
+    from twat_cache.options import wait_timeout
 
-    monkeypatch.delenv("TWAT_CACHE_WAIT_TIMEOUT", raising=False)
-    assert flights.default_wait_timeout() == 60.0
-    assert locks.wait_timeout() == 60.0
-    monkeypatch.setenv("TWAT_CACHE_WAIT_TIMEOUT", "2.5")
-    assert flights.default_wait_timeout() == 2.5
-    assert locks.wait_timeout() == 2.5
-    monkeypatch.setenv("TWAT_CACHE_WAIT_TIMEOUT", "soon")
-    with pytest.raises(ValueError, match="TWAT_CACHE_WAIT_TIMEOUT"):
-        flights.default_wait_timeout()
-    with pytest.raises(ValueError, match="TWAT_CACHE_WAIT_TIMEOUT"):
-        locks.wait_timeout()
+    def engine_of(func: Any) -> Any:
+        return func._twat_cache_engine
+
+    f = mcache(lambda x: x)
+    g = mcache(wait_timeout=2)(lambda x: x)
+    assert wait_timeout() == engine_of(f).timeout == 60.0  # conftest unsets the variable
+    monkeypatch.setenv("TWAT_CACHE_WAIT_TIMEOUT", "1.5")
+    assert wait_timeout() == engine_of(f).timeout == StripedLocks(tmp_path / "l").timeout == 1.5
+    assert engine_of(g).timeout == 2.0  # the option wins
+    monkeypatch.setenv("TWAT_CACHE_WAIT_TIMEOUT", "0")  # never wait
+    assert wait_timeout() == engine_of(f).timeout == 0.0
+    for bad in ("soon", "-1", "inf", "nan"):
+        monkeypatch.setenv("TWAT_CACHE_WAIT_TIMEOUT", bad)
+        with pytest.raises(ValueError, match=r"^\$TWAT_CACHE_WAIT_TIMEOUT: expected .*>= 0"):
+            engine_of(f).timeout
 
 
-@pytest.mark.parametrize("bad", [0, -1, "5", True, float("nan")])
+@pytest.mark.parametrize("bad", [-1, "5", True, float("nan"), float("inf")])
 def test_wait_timeout_option_is_checked_at_decoration(bad: Any) -> None:
     with pytest.raises(ValueError, match="wait_timeout"):
         tc.mcache(wait_timeout=bad)

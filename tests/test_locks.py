@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from twat_cache import locks
 from twat_cache.locks import StripedLocks, wait_timeout
+from twat_cache.options import DEFAULT_WAIT_TIMEOUT
 
 POSIX = sys.platform != "win32"
 LINUX = sys.platform.startswith("linux")
@@ -131,7 +131,7 @@ def test_stripes_and_digest_validation(path):
 
 
 def test_wait_timeout_configuration(monkeypatch, path):
-    assert wait_timeout() == locks.DEFAULT_TIMEOUT == 60.0
+    assert wait_timeout() == DEFAULT_WAIT_TIMEOUT == 60.0
     assert StripedLocks(path).timeout == 60.0
     monkeypatch.setenv("TWAT_CACHE_WAIT_TIMEOUT", "2.5")
     assert wait_timeout() == 2.5

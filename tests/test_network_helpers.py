@@ -102,19 +102,6 @@ def test_env_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
         env_seconds("TWAT_CACHE_TEST_SECONDS", 7.0)
 
 
-def test_the_wait_timeout_of_single_flight_is_read_the_same_way(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from twat_cache.flights import default_wait_timeout
-
-    assert default_wait_timeout() == 60.0  # conftest unsets the variable
-    monkeypatch.setenv("TWAT_CACHE_WAIT_TIMEOUT", "1.5")
-    assert default_wait_timeout() == 1.5
-    monkeypatch.setenv("TWAT_CACHE_WAIT_TIMEOUT", "0")
-    with pytest.raises(ValueError, match=r"\$TWAT_CACHE_WAIT_TIMEOUT: expected seconds > 0"):
-        default_wait_timeout()
-
-
 # --- the URL in the environment ------------------------------------------------------------------
 
 

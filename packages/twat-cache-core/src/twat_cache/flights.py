@@ -33,10 +33,8 @@ if TYPE_CHECKING:
 
     T = TypeVar("T")
 
-__all__ = ["COMPUTING", "Flights", "default_wait_timeout", "reset_after_fork"]
+__all__ = ["COMPUTING", "Flights", "reset_after_fork"]
 
-DEFAULT_WAIT_TIMEOUT = 60.0
-ENV_WAIT_TIMEOUT = "TWAT_CACHE_WAIT_TIMEOUT"
 
 #: The (table id, key) pairs being computed by this context and the contexts it started.
 COMPUTING: contextvars.ContextVar[frozenset[tuple[int, Hashable]]] = contextvars.ContextVar(
@@ -49,16 +47,6 @@ _tables: weakref.WeakSet[Any] = weakref.WeakSet()
 def reset_after_fork(obj: Any) -> None:
     """Call `obj._after_fork()` in every child made by `fork()` (held weakly)."""
     _tables.add(obj)
-
-
-def default_wait_timeout() -> float:
-    """Seconds a waiter waits for another's computation: `$TWAT_CACHE_WAIT_TIMEOUT` or 60."""
-    if not os.environ.get(ENV_WAIT_TIMEOUT):
-        return DEFAULT_WAIT_TIMEOUT
-    # the one reader of seconds from the environment; its module loads only when it is set
-    from twat_cache.network import env_seconds  # noqa: PLC0415
-
-    return env_seconds(ENV_WAIT_TIMEOUT, DEFAULT_WAIT_TIMEOUT)
 
 
 class _Flight:

@@ -33,18 +33,15 @@ import time
 from contextlib import suppress
 
 from twat_cache._log import logger
+from twat_cache.options import wait_seconds, wait_timeout
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
-__all__ = ["DEFAULT_TIMEOUT", "ENV_TIMEOUT", "StripedLocks", "file_lock", "wait_timeout"]
+__all__ = ["StripedLocks", "file_lock", "wait_timeout"]
 
-#: Seconds a caller waits for another process computing the same key, unless configured.
-DEFAULT_TIMEOUT = 60.0
-#: The environment variable that sets the default wait (seconds, a number >= 0).
-ENV_TIMEOUT = "TWAT_CACHE_WAIT_TIMEOUT"
 #: Lock bytes live far beyond the pid slots: locking past the end of a file is allowed on every
 #: platform and writes nothing, and on Windows (mandatory locks) the slots stay readable.
 LOCK_BASE = 1 << 30
@@ -102,32 +99,6 @@ else:
 
     def _pwrite(fd: int, data: bytes, offset: int) -> None:
         os.pwrite(fd, data, offset)
-
-
-def wait_timeout(value: object = None) -> float:
-    """The cross-process wait in seconds: `value`, else `$TWAT_CACHE_WAIT_TIMEOUT`, else 60.
-
-    A number >= 0 (0: never wait) that is finite; anything else raises `ValueError` naming where
-    the bad value came from and what is allowed.
-    """
-    source = "timeout"
-    if value is None:
-        raw = os.environ.get(ENV_TIMEOUT)
-        if raw is None or not raw.strip():
-            return DEFAULT_TIMEOUT
-        source = f"${ENV_TIMEOUT}"
-        try:
-            value = float(raw)
-        except ValueError:
-            value = raw
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{source}: expected seconds as a number >= 0, got {value!r}")
-    seconds = float(value)
-    import math  # noqa: PLC0415
-
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"{source}: expected a finite number of seconds >= 0, got {value!r}")
-    return seconds
 
 
 class _LockFile:
@@ -369,7 +340,7 @@ class StripedLocks:
             raise ValueError(f"stripes: expected an int from 1 to 1048576, got {stripes!r}")
         self.path = os.fspath(path)
         self.stripes = stripes
-        self.timeout = wait_timeout(timeout)
+        self.timeout = wait_timeout(wait_seconds("timeout", timeout))
         self.name = name or self.path
         self._file = _lock_file(self.path, secure)
         self._warned: set[str] = set()

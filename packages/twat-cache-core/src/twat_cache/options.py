@@ -162,9 +162,45 @@ def function(name: str, value: Any) -> Any:
     return value
 
 
+#: Seconds a call waits for another's computation of its key, unless configured.
+DEFAULT_WAIT_TIMEOUT = 60.0
+#: The environment variable that sets that wait (seconds, a finite number >= 0).
+ENV_WAIT_TIMEOUT = "TWAT_CACHE_WAIT_TIMEOUT"
+
+
 def wait_seconds(name: str, value: Any) -> float | None:
-    """None (the default from `$TWAT_CACHE_WAIT_TIMEOUT`, else 60 s), or seconds > 0."""
-    return seconds(name, value)
+    """None (the default: `$TWAT_CACHE_WAIT_TIMEOUT`, else 60 s), or finite seconds >= 0.
+
+    0 means never wait: a call whose key another is computing computes it too.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(name, "seconds as a number >= 0, or None", value)
+    if not 0 <= value < math.inf:  # also refuses nan
+        raise _fail(name, "a finite number of seconds >= 0, or None", value)
+    return float(value)
+
+
+def wait_timeout(value: float | None = None) -> float:
+    """The wait for another's computation in seconds: `value`, else the environment's, else 60.
+
+    `value` is a checked `wait_timeout=` (or None); `$TWAT_CACHE_WAIT_TIMEOUT` is read on
+    each call, so a change is seen by caches already open. A bad variable is a
+    `ConfigurationError` naming it and what is allowed. Every wait of the library (threads,
+    tasks, processes, servers) reads its timeout here.
+    """
+    if value is not None:
+        return value
+    raw = os.environ.get(ENV_WAIT_TIMEOUT, "").strip()
+    if not raw:
+        return DEFAULT_WAIT_TIMEOUT
+    try:
+        parsed: Any = float(raw)
+    except ValueError:
+        parsed = raw
+    checked = wait_seconds(f"${ENV_WAIT_TIMEOUT}", parsed)
+    return DEFAULT_WAIT_TIMEOUT if checked is None else checked
 
 
 OPTIONS: dict[str, Option] = {

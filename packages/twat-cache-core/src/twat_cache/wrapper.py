@@ -16,7 +16,8 @@ import weakref
 
 from twat_cache import hotpath, switch
 from twat_cache.binding import BadCall, KeyMaker, Params
-from twat_cache.flights import Flights, default_wait_timeout, reset_after_fork
+from twat_cache.flights import Flights, reset_after_fork
+from twat_cache.options import wait_timeout
 from twat_cache.state import COMPUTE_HOOKS
 from twat_cache.store import MISS
 
@@ -90,7 +91,7 @@ class Engine:
     @property
     def timeout(self) -> float:
         """Seconds a call waits for another's computation (`wait_timeout=`, else the default)."""
-        return self._timeout or default_wait_timeout()
+        return wait_timeout(self._timeout)
 
     # -- opening ------------------------------------------------------------------------------
 
