@@ -368,7 +368,8 @@ class DiskcacheStore(Store):
             self._once(
                 "corrupt", "twat_cache: %s: dropping a corrupt cache entry (%s)", self.name, exc
             )
-            self.native.delete(_db_key(digest), retry=True)
+            with contextlib.suppress(Exception):  # a read-only folder: a miss all the same
+                self.native.delete(_db_key(digest), retry=True)
             return default
         if deadline is not None and deadline <= clock.now():
             return default  # expired: diskcache collects it later
@@ -415,7 +416,10 @@ class DiskcacheStore(Store):
         self._pending += 1
         self._pending_bytes += len(blob)
         if self.bounded or self._pending >= CHECK_EVERY or self._pending_bytes >= CHECK_BYTES:
-            self._keep_bounds(db_key)
+            try:
+                self._keep_bounds(db_key)
+            except (sqlite3.Error, OSError) as exc:  # the entry is stored; evicting failed
+                self._once("bounds", "twat_cache: %s: could not evict entries (%s)", self.name, exc)
 
     def _write(self, db_key: bytes | str, blob: bytes) -> None:
         """`Cache.set`, optimistic: one INSERT when the key is new (after a miss, it is).
@@ -467,14 +471,17 @@ class DiskcacheStore(Store):
         """Collect expired rows, then evict beyond `maxsize` and the byte bound, never `keep`.
 
         One read of diskcache's `count` and `size` settings when nothing is to be done; one
-        transaction otherwise, whose value files are removed once it commits.
+        transaction otherwise, whose value files are removed once it commits. Expired rows are
+        collected every `CHECK_EVERY` stores (or `CHECK_BYTES`), and whenever a bound is passed.
         """
-        self._pending = self._pending_bytes = 0
+        collect = self._pending >= CHECK_EVERY or self._pending_bytes >= CHECK_BYTES
+        if collect:
+            self._pending = self._pending_bytes = 0
         cache = self.native
         sql = cache._sql_retry
         count, size = _totals(sql)
         over = (self.maxsize is not None and count > self.maxsize) or size > self.limit
-        if not over and self.expire is None:
+        if not over and not (collect and self.expire is not None):
             return
         now = time.time()
         with cache._transact(retry=True) as (sql, cleanup):

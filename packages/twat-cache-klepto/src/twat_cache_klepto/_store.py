@@ -281,7 +281,8 @@ class _KleptoStore(Store):
                     self.name,
                     exc,
                 )
-                self._drop(digest)
+                with contextlib.suppress(Exception):  # a read-only folder: a miss all the same
+                    self._drop(digest)
                 return default
             if deadline is not None and deadline <= clock.now():
                 return default  # expired: collected by the next sweep or prune
@@ -299,14 +300,17 @@ class _KleptoStore(Store):
         )
         with self._mutex:
             self._write(digest, blob)
-            if self.ttl is not None:
-                self._stores_since_sweep += 1
-                if self._stores_since_sweep >= self._sweep_after:
-                    self._sweep()
-                    self._stores_since_sweep = 0
-                    self._sweep_after = max(MIN_SWEEP, self._count())
-            if self.bounded:
-                self._after_store(digest, len(blob))
+            try:
+                if self.ttl is not None:
+                    self._stores_since_sweep += 1
+                    if self._stores_since_sweep >= self._sweep_after:
+                        self._sweep()
+                        self._stores_since_sweep = 0
+                        self._sweep_after = max(MIN_SWEEP, self._count())
+                if self.bounded:
+                    self._after_store(digest, len(blob))
+            except Exception as exc:  # the entry is stored; collecting or evicting failed
+                self._once("bounds", "twat_cache: %s: could not evict entries (%s)", self.name, exc)
 
     def _over(self, entries: int, nbytes: int) -> tuple[int, int]:
         """(entries, bytes) beyond the bounds (<= 0: within)."""
@@ -404,7 +408,7 @@ class KleptoSQLStore(_KleptoStore):
                 serialized=False,  # a plain column: klepto stores our bytes, never unpickles
                 connect_args={"check_same_thread": False, "timeout": 60},
             )
-            _prepare_totals(self.db_path, self.table)
+            self._kept = _prepare_totals(self.db_path, self.table)
         import sqlalchemy  # noqa: PLC0415  (klepto imported it already)
 
         self._sql = sqlalchemy
@@ -466,10 +470,17 @@ class KleptoSQLStore(_KleptoStore):
         )
 
     def _totals(self) -> tuple[int, int]:
-        rows = self._query(f"SELECT entries, bytes FROM {TOTALS} WHERE tbl = :t", t=self.table)
-        if rows:
-            return int(rows[0][0]), int(rows[0][1])
-        # no totals (a database another version made, read-only): count
+        """(entries, sealed bytes): the kept totals, else (a read-only database) counted."""
+        if self._kept:
+            try:
+                rows = self._query(
+                    f"SELECT entries, bytes FROM {TOTALS} WHERE tbl = :t", t=self.table
+                )
+            except self._sql.exc.OperationalError:
+                rows = []
+            if rows:
+                return int(rows[0][0]), int(rows[0][1])
+            self._kept = False
         rows = self._query(f"SELECT count(*), total(length(Kval)) FROM {self.table}")
         return int(rows[0][0]), int(rows[0][1])
 
@@ -586,8 +597,11 @@ def _prepare_db(path: Path) -> None:
         logger.debug("twat_cache: could not switch %s to WAL: %s", path, exc)
 
 
-def _prepare_totals(path: Path, table: str) -> None:
-    """Create the totals of `table` (counted once) and the triggers that keep them."""
+def _prepare_totals(path: Path, table: str) -> bool:
+    """Create the totals of `table` (counted once) and the triggers that keep them.
+
+    False when that is impossible (a read-only database): the store then counts.
+    """
     t = table
     size = "coalesce(length({}.Kval), 0)"
     statements = [
@@ -616,6 +630,8 @@ def _prepare_totals(path: Path, table: str) -> None:
             conn.execute("COMMIT")
     except sqlite3.Error as exc:  # a read-only database: counted by scanning instead
         logger.debug("twat_cache: could not keep totals in %s: %s", path, exc)
+        return False
+    return True
 
 
 def _checkpoint(path: Path) -> None:
