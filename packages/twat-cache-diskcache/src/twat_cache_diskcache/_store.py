@@ -145,9 +145,16 @@ _DEADLINE_FLAG = 2
 
 
 _SELECT = (
-    "SELECT mode, filename, value FROM Cache WHERE key = ? AND raw = 1"
+    "SELECT rowid, mode, filename, value FROM Cache WHERE key = ? AND raw = 1"
     " AND (expire_time IS NULL OR expire_time > ?)"
 )
+#: What a hit updates to keep the eviction order (diskcache's `EVICTION_POLICY[...]["get"]`).
+_TOUCH = {
+    "least-recently-used": "UPDATE Cache SET access_time = :now WHERE rowid = :rowid",
+    "least-frequently-used": (
+        "UPDATE Cache SET access_count = access_count + 1 WHERE rowid = :rowid"
+    ),
+}
 _INSERT = (
     "INSERT INTO Cache(key, raw, store_time, expire_time, access_time, access_count, tag, size,"
     " mode, filename, value) VALUES (?, 1, ?, ?, ?, 0, NULL, ?, ?, ?, ?)"
@@ -337,8 +344,7 @@ class DiskcacheStore(Store):
             tag_index=False,
         )
         self._get = self.native.get
-        # Read-only hits (no use to track) take one SELECT on the thread's connection.
-        self._select = _SELECT if self.policy == POLICIES["fifo"] else None
+        self._touch = _TOUCH.get(self.policy)
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -376,22 +382,27 @@ class DiskcacheStore(Store):
         return value
 
     def _read(self, db_key: bytes | str) -> Any:
-        """The stored bytes of `db_key` (None-expired rows are not found), or `_ABSENT`.
+        """The stored bytes of `db_key` (rows diskcache considers expired are not found).
 
-        Without a bound, a hit is one SELECT (what `Cache.get` runs on its fast path, minus its
-        Python layers); with one, `Cache.get` tracks use for the eviction order.
+        Returns `_ABSENT` on a miss. A hit is the SELECT of `Cache.get`'s fast path, without
+        its Python layers. With lru or lfu, the hit then updates the row's use as `Cache.get`
+        does, but as a statement of its own rather than in a transaction with the SELECT: the
+        order is kept as well (a row replaced in between merely gets the touch), and a hit that
+        cannot write (a busy or full database) is still a hit.
         """
-        select = self._select
-        if select is None:
-            return self._get(db_key, _ABSENT, retry=True)
         cache = self.native
+        now = time.time()
         try:
-            rows = cache._sql(select, (db_key, time.time())).fetchall()
+            rows = cache._sql(_SELECT, (db_key, now)).fetchall()
         except sqlite3.OperationalError:  # busy (a long checkpoint): diskcache's own retries
             return self._get(db_key, _ABSENT, retry=True)
         if not rows:
             return _ABSENT
-        ((mode, filename, value),) = rows
+        ((rowid, mode, filename, value),) = rows
+        touch = self._touch
+        if touch is not None:
+            with contextlib.suppress(sqlite3.Error):
+                cache._sql(touch, {"now": now, "rowid": rowid})
         if filename is None and mode == MODE_RAW:
             return value
         try:
