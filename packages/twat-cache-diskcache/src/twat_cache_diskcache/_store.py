@@ -271,8 +271,8 @@ def _digest_of(db_key: Any) -> str | None:
 
 def _writer_dead(pid: int, host: str) -> bool:
     """True when the writer of a value file is provably gone (this host, no such process)."""
-    if host != _HOST or pid == os.getpid() or pid <= 0:
-        return False
+    if host != _HOST or pid == os.getpid() or pid <= 0 or not _POSIX:
+        return False  # (on Windows, os.kill(pid, 0) would send CTRL_C_EVENT)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -161,8 +161,8 @@ def _deadline_of(head: bytes, secret: Secret) -> float | None:
 
 def _writer_dead(pid: int, host: str) -> bool:
     """True when a temporary folder's writer is provably gone (this host, no such process)."""
-    if host != _HOST or pid == os.getpid() or pid <= 0:
-        return False
+    if host != _HOST or pid == os.getpid() or pid <= 0 or not _POSIX:
+        return False  # (on Windows, os.kill(pid, 0) would send CTRL_C_EVENT)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
