@@ -21,6 +21,7 @@ from test_disk_helpers import backend_params
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(240),  # each test starts interpreters: a hang must fail, not freeze
     pytest.mark.skipif(
         not (has("twat_cache_diskcache") or has("twat_cache_klepto")),
         reason="needs diskcache or klepto",

@@ -349,6 +349,7 @@ def _dead_pid() -> int:
     return int(proc.stdout)
 
 
+@pytest.mark.slow  # starts processes (or mounts a filesystem)
 @needs("diskcache")
 @pytest.mark.timeout(60)
 def test_diskcache_leftover_value_files(cache_root):
@@ -382,6 +383,7 @@ def test_diskcache_leftover_value_files(cache_root):
     assert not sub.exists() or list(sub.iterdir()) == []
 
 
+@pytest.mark.slow  # starts processes (or mounts a filesystem)
 @needs("klepto")
 @pytest.mark.timeout(60)
 def test_dir_archive_leftover_temporary_folders(cache_root):
@@ -454,6 +456,7 @@ def _fill(path: Path, leave: int = 0) -> None:
         os.close(fd)
 
 
+@pytest.mark.slow  # starts processes (or mounts a filesystem)
 @pytest.mark.timeout(120)
 def test_a_full_disk_then_caching_again_and_clearing(backend, small_disk, caplog):
     """Issue 13: after a failed write the klepto SQL store never cached again in that process
