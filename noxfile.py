@@ -19,7 +19,16 @@ nox.options.error_on_missing_interpreters = True
 
 PYTHON = "3.11"
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
-BACKENDS = ["cachebox", "cachetools", "diskcache", "klepto", "joblib", "aiocache", "redis"]
+BACKENDS = [
+    "cachebox",
+    "cachetools",
+    "diskcache",
+    "klepto",
+    "joblib",
+    "aiocache",
+    "redis",
+    "memcached",
+]
 
 
 def _covering() -> dict[str, tuple[str, ...]]:
@@ -70,7 +79,7 @@ def tests(session: nox.Session, combo: tuple[str, ...]) -> None:
 @nox.session(python=PYTHON, default=False)
 @nox.parametrize("combo", list(EVERY.values()), ids=list(EVERY))
 def full(session: nox.Session, combo: tuple[str, ...]) -> None:
-    """Tests on every install combination (all 128 subsets of the backends)."""
+    """Tests on every install combination (all 256 subsets of the backends)."""
     run_tests(session, combo)
 
 

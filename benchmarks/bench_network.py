@@ -22,7 +22,7 @@ from typing import Any
 
 from common import named
 from harness import Comparison
-from servers import find_executable, start_memcached, start_redis
+from servers import find_executable, start_memcached, start_redis, start_redis_cluster
 
 EXPIRE = 600
 RAW_KEY = "twat_cache_bench:raw"
@@ -144,11 +144,59 @@ def _nothing() -> None:
     return None
 
 
+def _cluster_row() -> Comparison:
+    name = "ucache(redis+cluster) hit"
+    why = ""
+    if find_spec("twat_cache_redis") is None or find_spec("redis") is None:
+        why = "the redis plugin or redis-py is not installed"
+    elif find_executable("redis-server") is None or find_executable("redis-cli") is None:
+        why = "no redis-server/redis-cli executable to start a throw-away cluster"
+    if why:
+        return Comparison.skipped(name, why, group="network")
+    row = Comparison(
+        name,
+        _nothing,
+        _nothing,
+        "rc",
+        None,
+        group="network",
+        theirs_doc="redis-py RedisCluster GET + pickle.loads, same local 3-node cluster",
+    )
+
+    def setup() -> None:
+        from redis.cluster import ClusterNode, RedisCluster
+
+        from twat_cache import ucache
+
+        exe, cli = find_executable("redis-server"), find_executable("redis-cli")
+        assert exe is not None
+        assert cli is not None
+        cluster = start_redis_cluster(exe, cli)
+        nodes = [ClusterNode("127.0.0.1", n.port) for n in cluster.nodes]
+        client = RedisCluster(startup_nodes=nodes)
+        value = _fresh("v")(1)
+        client.set(RAW_KEY, pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), ex=EXPIRE)
+
+        def raw_get() -> Any:
+            return pickle.loads(client.get(RAW_KEY))  # type: ignore[arg-type]
+
+        ours = ucache(preferred_engine="redis", ttl=EXPIRE, url=cluster.url)(_fresh("cluster"))
+        if ours.cache_backend != "redis":
+            raise RuntimeError(f"ucache(preferred_engine='redis') chose {ours.cache_backend}")
+        hit = functools.partial(ours, 1)
+        if hit() != value or hit() != raw_get():
+            raise RuntimeError("ucache(redis+cluster) and the raw read disagree")
+        row.ours, row.theirs = hit, raw_get
+
+    row.setup = setup
+    return row
+
+
 def _memcached_row() -> Comparison:
     name = "ucache(memcached) hit"
     if "memcached" not in _backends():
         return Comparison.skipped(
-            name, "no memcached backend installed (issue 19)", group="network", theirs_name="mc"
+            name, "the memcached plugin is not installed", group="network", theirs_name="mc"
         )
     exe = find_executable("memcached")
     if exe is None:
@@ -180,10 +228,7 @@ def _memcached_row() -> Comparison:
         def raw_get() -> Any:
             return pickle.loads(client.get(RAW_KEY))
 
-        try:
-            decorator = ucache(preferred_engine="memcached", ttl=EXPIRE, url=server.url)  # type: ignore[call-overload]
-        except TypeError:  # before `url=` exists: its alias
-            decorator = ucache(preferred_engine="memcached", ttl=EXPIRE, redis_url=server.url)
+        decorator = ucache(preferred_engine="memcached", ttl=EXPIRE, url=server.url)
         ours = decorator(_fresh("memcached"))
         if ours.cache_backend != "memcached":
             raise RuntimeError(f"ucache(preferred_engine='memcached') chose {ours.cache_backend}")
@@ -198,4 +243,4 @@ def _memcached_row() -> Comparison:
 
 def comparisons(quick: bool = False) -> list[Comparison]:
     """The network rows; each is "n/a" (with the reason) when it cannot run here."""
-    return [*_redis_rows(), _memcached_row()]
+    return [*_redis_rows(), _cluster_row(), _memcached_row()]

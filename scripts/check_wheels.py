@@ -26,7 +26,16 @@ from email.parser import HeaderParser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLUGINS = ["cachebox", "cachetools", "diskcache", "klepto", "joblib", "aiocache", "redis"]
+PLUGINS = [
+    "cachebox",
+    "cachetools",
+    "diskcache",
+    "klepto",
+    "joblib",
+    "aiocache",
+    "redis",
+    "memcached",
+]
 VERSION = "3.0.0"
 URLS = ("Homepage", "Documentation", "Repository", "Issues")
 REPOSITORY = "https://github.com/twardoch/twat-cache"

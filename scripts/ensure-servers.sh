@@ -7,9 +7,10 @@
 #   memcached     (memcached)
 # Installs only what is missing, and only as root with apt-get; when everything is present it
 # is a no-op (no apt-get update). Otherwise it says what is missing and exits 0: those tests
-# then skip locally, or fail under CI=true. It never leaves a system service running: the
-# packages' services are kept from starting during the install and stopped if they started
-# anyway, so the tests' own servers on free ports are the only ones.
+# then skip locally; under CI=true it exits 1 (the tests would fail, never skip). It never
+# leaves a system service running: the packages' services are kept from starting during the
+# install and stopped if they started anyway, so the tests' own servers on free ports are the
+# only ones.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/bin/$1" ] || [ -x "/usr/sbin/$1" ]; }
@@ -23,6 +24,8 @@ if [ "${#packages[@]}" = 0 ]; then
 fi
 if [ "$(id -u)" != "0" ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "ensure-servers: missing ${packages[*]} and cannot install here (needs root and apt-get)" >&2
+    # CI must run the network tests, never skip them: stop here rather than later in pytest.
+    if [ "${CI:-}" = "true" ]; then exit 1; fi
     exit 0
 fi
 

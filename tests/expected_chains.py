@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-BACKENDS = ("cachebox", "cachetools", "diskcache", "klepto", "joblib", "aiocache", "redis")
+BACKENDS = (
+    "cachebox",
+    "cachetools",
+    "diskcache",
+    "klepto",
+    "joblib",
+    "aiocache",
+    "redis",
+    "memcached",
+)
 
 
 def first(installed: Collection[str], *chain: str) -> str:

@@ -573,7 +573,7 @@ class _LaxStore(Store):
 
 @pytest.mark.parametrize("is_async", [True, False])
 def test_a_store_that_does_not_raise_for_unhashable_keys_still_works(monkeypatch, is_async):
-    from twat_cache import registry
+    from twat_cache import opening
 
     opened = []
 
@@ -581,7 +581,7 @@ def test_a_store_that_does_not_raise_for_unhashable_keys_still_works(monkeypatch
         opened.append(_LaxStore())
         return opened[-1]
 
-    monkeypatch.setattr(registry, "open_store", open_lax)
+    monkeypatch.setattr(opening, "open_store", open_lax)
     calls = []
 
     async def f(x):

@@ -258,7 +258,7 @@ def test_entries_from_outside_are_a_logged_miss_not_a_crash(caplog):
 
 def test_the_store_directly():
     from twat_cache.config import CacheConfig
-    from twat_cache.registry import StoreContext
+    from twat_cache.record import CacheRecord as StoreContext
     from twat_cache.store import MISS
     from twat_cache_aiocache._store import open_store
 

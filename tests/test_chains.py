@@ -132,3 +132,30 @@ def test_acache_backend_names_a_memory_backend_or_redis():
         choose("acache", CacheConfig(backend="redis"), specs(()), is_async=True).backend
         == "functools"
     )
+
+
+def test_each_chains_lead_ranks_first_among_the_family():
+    """The packaging data's leads agree with the specs' ranks (decorating trusts it)."""
+    family = {"functools": FUNCTOOLS, **SPECS}
+    for chain_name, lead in LEADS.items():
+        ranked = [s for s in family.values() if chain_name in s.ranks]
+        best = max(ranked, key=lambda s: s.ranks[chain_name][1])
+        assert best.name == lead, (chain_name, lead, best.name)
+
+
+@pytest.mark.parametrize("installed", SUBSETS, ids=lambda c: "+".join(c) or "core")
+def test_the_quick_lead_choice_agrees_with_the_chain_walk(installed, monkeypatch):
+    """Where the registry settles a choice by the chain's lead, the full walk agrees."""
+    from twat_cache.chains import chain_name
+
+    usable = specs(installed)
+    for label, (decorator, config, is_async) in CASES.items():
+        name = chain_name(decorator, config, is_async=is_async)
+        lead = LEADS.get(name)
+        if lead is None or lead not in usable or not usable[lead].honours(config.policy):
+            continue
+        if config.preferred_engine not in (None, lead):
+            continue
+        walked = choose(decorator, config, usable, is_async=is_async, leads=LEADS)
+        assert walked.backend == lead, (label, installed)
+        assert walked.kind == usable[lead].ranks[name][0]

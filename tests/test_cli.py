@@ -1,6 +1,6 @@
 """The `twat-cache` command, run for real in subprocesses against a temporary cache root.
 
-A tiny disk backend (`fakedisk`, registered through a dist-info folder on PYTHONPATH) lets the
+A tiny disk backend (`fakedisk`, tests/fakedisk.py, a dist-info folder on PYTHONPATH) lets the
 listing, pruning and clearing of disk folders be tested on every install combination, the
 core-only one included; one more test does the same with whichever real disk backend the
 install picks for `bcache`.
@@ -10,123 +10,45 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import needs
+from fakedisk import make_plugin_dir
 
 # Slow: every test runs the real command in subprocesses; they run in the sessions
 # where each backend is alone and where all are installed.
 pytestmark = pytest.mark.slow
 
-FAKE_PLUGIN = '''
-"""A minimal disk backend for the command's tests: one sealed file per entry."""
-import os, time
-from pathlib import Path
-from twat_cache.keys import stable_digest
-from twat_cache.spec import BackendSpec
-from twat_cache.storage import CorruptEntry, atomic_write, seal, unseal
-from twat_cache.store import Store as StoreBase
-
-BACKEND = BackendSpec(
-    name="fakedisk", kinds=frozenset({"disk"}), policies=frozenset({"lru", "ttl"}),
-    persistent=True, opener="fakedisk_plugin:open_store",
-    description="test backend", distribution="fakedisk",
-)
-
-
-class Store(StoreBase):
-    handles_ttl = True
-    digest_keys = True
-    blocking = True
-
-    def __init__(self, config, ctx):
-        self.ttl = config.ttl
-        self.namespace = ctx.namespace
-        self.dir = Path(ctx.folder) / stable_digest("fakedisk", (ctx.namespace,))[:16]
-        self.dir.mkdir(mode=0o700, exist_ok=True)
-        self.native = self.dir
-
-    def _path(self, key):
-        return self.dir / key  # the core's disk digest
-
-    def get(self, key, default):
-        path = self._path(key)
-        try:
-            deadline, value = unseal(path.read_bytes(), context=path.name.encode())
-        except (OSError, CorruptEntry):
-            return default
-        if deadline is not None and deadline < time.time():
-            return default
-        return value
-
-    def set(self, key, value):
-        path = self._path(key)
-        deadline = None if self.ttl is None else time.time() + self.ttl
-        atomic_write(path, seal((deadline, value), context=path.name.encode()))
-
-    def delete(self, key):
-        try:
-            self._path(key).unlink()
-            return True
-        except FileNotFoundError:
-            return False
-
-    def clear(self):
-        for p in self.dir.iterdir():
-            p.unlink()
-
-    def __len__(self):
-        return sum(1 for _ in self.dir.iterdir()) if self.dir.is_dir() else 0
-
-    def prune(self):
-        dropped = 0
-        for p in list(self.dir.iterdir()):
-            deadline, _ = unseal(p.read_bytes(), context=p.name.encode())
-            if deadline is not None and deadline < time.time():
-                p.unlink()
-                dropped += 1
-        return dropped
-
-
-def open_store(config, ctx):
-    return Store(config, ctx)
-'''
-
 
 @pytest.fixture
 def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder that, on PYTHONPATH, installs the `fakedisk` backend (module + entry point)."""
-    d = tmp_path_factory.mktemp("plugin")
-    (d / "fakedisk_plugin.py").write_text(FAKE_PLUGIN)
-    info = d / "fakedisk-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakedisk\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(
-        "[twat_cache.backends]\nfakedisk = fakedisk_plugin:BACKEND\n"
-    )
-    return d
+    return make_plugin_dir(tmp_path_factory.mktemp("plugin"))
 
 
-def _env(root: Path, plugin: Path | None = None) -> dict[str, str]:
-    env = dict(os.environ, TWAT_CACHE_DIR=str(root), PYTHONWARNINGS="ignore")
+def _env(root: Path, plugin: Path | None = None, **extra: str) -> dict[str, str]:
+    env = dict(os.environ, TWAT_CACHE_DIR=str(root), PYTHONWARNINGS="ignore", **extra)
     if plugin is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin), env.get("PYTHONPATH")]))
     return env
 
 
 def twat(
-    root: Path, *args: str, plugin: Path | None = None, expect: int = 0
+    root: Path, *args: str, plugin: Path | None = None, expect: int = 0, **env: str
 ) -> subprocess.CompletedProcess[str]:
     """Run `python -m twat_cache ARGS` with the cache root at `root`; check the exit status."""
     proc = subprocess.run(
         [sys.executable, "-m", "twat_cache", *args],
-        env=_env(root, plugin),
+        env=_env(root, plugin, **env),
+        stdin=subprocess.DEVNULL,  # never a terminal: `clear` must not wait for an answer
         capture_output=True,
         text=True,
         timeout=120,
@@ -137,15 +59,15 @@ def twat(
     return proc
 
 
-def twat_json(root: Path, *args: str, plugin: Path | None = None) -> Any:
-    return json.loads(twat(root, *args, "--json", plugin=plugin).stdout)
+def twat_json(root: Path, *args: str, plugin: Path | None = None, expect: int = 0) -> Any:
+    return json.loads(twat(root, *args, "--json", plugin=plugin, expect=expect).stdout)
 
 
-def run_script(root: Path, code: str, plugin: Path | None = None) -> Any:
+def run_script(root: Path, code: str, plugin: Path | None = None, **env: str) -> Any:
     """Run `code` in a fresh interpreter; it prints one JSON document as its last line."""
     proc = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
-        env=_env(root, plugin),
+        env=_env(root, plugin, **env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -181,11 +103,18 @@ print(json.dumps({"backend": double.cache_backend, "stats": get_stats()}))
 
 def test_help_and_version(tmp_path: Path) -> None:
     out = twat(tmp_path, "--help").stdout
-    for command in ("backends", "list", "clear", "prune", "path"):
+    for command in ("backends", "list", "clear", "prune", "verify", "path"):
         assert command in out
     from twat_cache import __version__
 
     assert __version__ in twat(tmp_path, "--version").stdout
+
+
+def test_bare_command_prints_the_help_not_an_error(tmp_path: Path) -> None:
+    proc = twat(tmp_path)  # exit status 0
+    assert proc.stderr == ""
+    assert proc.stdout.startswith("usage: twat-cache")
+    assert proc.stdout == twat(tmp_path, "--help").stdout
 
 
 def test_console_script_next_to_interpreter(tmp_path: Path) -> None:
@@ -219,9 +148,18 @@ def test_json_flag_after_the_subcommand_too(tmp_path: Path) -> None:
 def test_empty_root(tmp_path: Path) -> None:
     root = tmp_path / "root"  # does not exist yet
     assert "no caches" in twat(root, "list").stdout
-    assert twat_json(root, "list") == {"root": str(root), "caches": []}
-    assert twat_json(root, "clear") == {"root": str(root), "cleared": []}
-    assert twat_json(root, "prune") == {"root": str(root), "caches": []}
+    nothing = {"bytes": 0, "files": 0, "oldest": None, "newest": None}
+    assert twat_json(root, "list") == {
+        "root": str(root),
+        "caches": [],
+        "total": {"caches": 0, "entries": 0, **nothing},
+    }
+    cleared = twat_json(root, "clear")  # nothing to clear: nothing to confirm
+    assert cleared["caches"] == []
+    assert cleared["total"] == {"caches": 0, "removed_entries": 0, "freed_bytes": 0}
+    assert twat_json(root, "prune")["caches"] == []
+    verified = twat_json(root, "verify")
+    assert verified["total"] == {"caches": 0, "checked": 0, "broken": 0, "removed": 0}
     assert not root.exists()  # looking never creates the root
 
 
@@ -239,8 +177,10 @@ def test_path(tmp_path: Path) -> None:
         (("clear", "nope"), 1, "no cache folder 'nope'"),
         (("list", "nope"), 1, "no cache folder 'nope'"),
         (("prune", "nope"), 1, "no cache folder 'nope'"),
+        (("verify", "nope"), 1, "no cache folder 'nope'"),
+        (("clear", "--yes", "nope"), 1, "no cache folder 'nope'"),
         (("bogus",), 2, "invalid choice"),
-        ((), 2, "required"),
+        (("list", "--bogus"), 2, "unrecognized arguments"),
     ],
 )
 def test_errors_are_one_line(
@@ -308,18 +248,210 @@ def test_list_prune_clear_on_a_disk_backend(tmp_path: Path, plugin_dir: Path) ->
     assert no_count["entries"] is None
     assert no_count["files"] == 5
 
-    pruned = twat_json(tmp_path, "prune", plugin=plugin_dir)["caches"]
-    assert pruned == [
-        {"name": "demo", "backend": "fakedisk", "pruned": 2, "entries": 3, "note": None}
-    ]
+    pruned = twat_json(tmp_path, "prune", plugin=plugin_dir)
+    [row] = pruned["caches"]
+    assert (row["name"], row["backend"], row["pruned"], row["entries"]) == (
+        "demo",
+        "fakedisk",
+        2,
+        3,
+    )
+    assert row["note"] is None
+    assert 0 < row["freed_bytes"] < report["bytes"]
+    assert pruned["total"] == {"caches": 1, "pruned": 2, "freed_bytes": row["freed_bytes"]}
     assert twat_json(tmp_path, "list", "demo", plugin=plugin_dir)["caches"][0]["entries"] == 3
 
-    assert twat_json(tmp_path, "clear", "demo", plugin=plugin_dir)["cleared"] == ["demo"]
+    cleared = twat_json(tmp_path, "clear", "demo", plugin=plugin_dir)
+    [row] = cleared["caches"]
+    assert (row["name"], row["removed_entries"], row["entries_left"]) == ("demo", 3, 0)
+    assert row["freed_bytes"] > 0
+    assert cleared["total"]["removed_entries"] == 3
     [after] = twat_json(tmp_path, "list", plugin=plugin_dir)["caches"]
     assert after["entries"] == 0
     assert after["files"] == 0
     assert (tmp_path / "demo" / ".twat_cache").is_file()  # the folder stays a cache folder
     assert (tmp_path / "other" / "keep.txt").read_text() == "not ours"
+
+
+def files_under(root: Path) -> dict[str, tuple[int, int]]:
+    """{relative path: (size, mtime_ns)} of every file under `root`."""
+    return {
+        str(p.relative_to(root)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def entry_files(folder: Path) -> list[Path]:
+    """The fake backend's entry files in `folder` (everything but the marker)."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name != ".twat_cache")
+
+
+def test_list_is_read_only_and_stable(tmp_path: Path, plugin_dir: Path) -> None:
+    run_script(tmp_path, POPULATE, plugin_dir)  # 5 entries, 2 of them expired
+    before = files_under(tmp_path)
+    first = twat_json(tmp_path, "list", plugin=plugin_dir)
+    second = twat_json(tmp_path, "list", plugin=plugin_dir)
+    assert first == second  # the same counts, sizes and ages: nothing moved
+    assert files_under(tmp_path) == before  # not a byte nor a time changed on disk
+    assert first["caches"][0]["entries"] == 5  # expired entries count until they are pruned
+    assert twat_json(tmp_path, "prune", plugin=plugin_dir)["caches"][0]["pruned"] == 2
+
+
+def test_ages_are_the_entries_not_the_marker_or_lock_files(
+    tmp_path: Path, plugin_dir: Path
+) -> None:
+    run_script(tmp_path, POPULATE, plugin_dir)
+    folder = tmp_path / "demo"
+    now = time.time()
+    entries = entry_files(folder)
+    for n, path in enumerate(entries):  # the oldest 3 h ago, the newest 5 min ago
+        os.utime(path, (now - 300 - 3600 * n, now - 300 - 3600 * n))
+    oldest, newest = now - 300 - 3600 * (len(entries) - 1), now - 300
+    (folder / "flights.lock").write_bytes(b"")  # bookkeeping written just now
+    (folder / ".twat_cache.tmp-killed").write_bytes(b"x" * 7)
+    os.utime(folder / ".twat_cache", (now + 60, now + 60))
+
+    [report] = twat_json(tmp_path, "list", plugin=plugin_dir)["caches"]
+    assert report["newest"] == _iso(newest)
+    assert report["oldest"] == _iso(oldest)
+    text = twat(tmp_path, "list", plugin=plugin_dir).stdout
+    assert "5 min ago" in text
+    assert f"{len(entries) - 1} h ago" in text
+
+
+def _iso(ts: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def test_list_for_people_has_sizes_ages_and_totals(tmp_path: Path, plugin_dir: Path) -> None:
+    run_script(tmp_path, POPULATE, plugin_dir)
+    run_script(tmp_path, POPULATE.replace('"demo"', '"second"'), plugin_dir)
+    data = twat_json(tmp_path, "list", plugin=plugin_dir)
+    assert data["total"]["caches"] == 2
+    assert data["total"]["entries"] == 10
+    assert data["total"]["bytes"] == sum(c["bytes"] for c in data["caches"])
+    text = twat(tmp_path, "list", plugin=plugin_dir).stdout
+    lines = text.splitlines()
+    assert lines[-1].split()[:3] == ["total", "(2)", "10"]
+    assert re.search(r"\d+(\.\d)? (B|KiB) ", lines[-1])
+    assert "just now" in text or " s ago" in text
+
+
+def test_clear_everything_asks_first(tmp_path: Path, plugin_dir: Path) -> None:
+    run_script(tmp_path, POPULATE, plugin_dir)
+    run_script(tmp_path, POPULATE.replace('"demo"', '"second"'), plugin_dir)
+    before = files_under(tmp_path)
+
+    refused = twat(tmp_path, "clear", plugin=plugin_dir, expect=1)  # no terminal, no --yes
+    [line] = refused.stderr.strip().splitlines()
+    assert "--yes" in line
+    assert "--dry-run" in line
+    assert "2 cache folder(s)" in line
+    assert files_under(tmp_path) == before
+
+    dry = twat_json(tmp_path, "clear", "--dry-run", plugin=plugin_dir)
+    assert dry["dry_run"] is True
+    assert [(c["name"], c["removed_entries"]) for c in dry["caches"]] == [
+        ("demo", 5),
+        ("second", 5),
+    ]
+    assert "dry run" in twat(tmp_path, "clear", "-n", plugin=plugin_dir).stdout
+    assert files_under(tmp_path) == before
+
+    done = twat_json(tmp_path, "clear", "--yes", plugin=plugin_dir)
+    assert done["total"]["removed_entries"] == 10
+    assert done["total"]["freed_bytes"] == sum(c["bytes"] for c in dry["caches"]) - sum(
+        c["bytes"] for c in twat_json(tmp_path, "list", plugin=plugin_dir)["caches"]
+    )
+    assert done["total"]["freed_bytes"] > 0
+    text = twat(tmp_path, "clear", "--yes", plugin=plugin_dir).stdout
+    assert "total (2)" in text
+    assert twat_json(tmp_path, "list", plugin=plugin_dir)["total"]["entries"] == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+@pytest.mark.parametrize(("answer", "cleared"), [("n", False), ("", False), ("y", True)])
+def test_clear_asks_on_a_terminal(
+    tmp_path: Path, plugin_dir: Path, answer: str, cleared: bool
+) -> None:
+    import pty
+
+    run_script(tmp_path, POPULATE, plugin_dir)
+    master, terminal = pty.openpty()
+    try:
+        os.write(master, f"{answer}\n".encode())
+        proc = subprocess.run(
+            [sys.executable, "-m", "twat_cache", "clear"],
+            env=_env(tmp_path, plugin_dir),
+            stdin=terminal,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(terminal)
+        os.close(master)
+    assert "Traceback" not in proc.stderr
+    assert "Clear 1 cache folder(s)" in proc.stderr
+    assert "5 entries" in proc.stderr
+    entries = twat_json(tmp_path, "list", plugin=plugin_dir)["total"]["entries"]
+    if cleared:
+        assert proc.returncode == 0, proc.stderr
+        assert entries == 0
+    else:
+        assert proc.returncode == 1
+        assert "cancelled; nothing was cleared" in proc.stderr
+        assert entries == 5
+
+
+def test_clear_with_a_name_does_not_ask(tmp_path: Path, plugin_dir: Path) -> None:
+    run_script(tmp_path, POPULATE, plugin_dir)
+    done = twat_json(tmp_path, "clear", "demo", plugin=plugin_dir)
+    assert done["total"]["removed_entries"] == 5
+
+
+def test_verify_reports_and_fixes_broken_entries(tmp_path: Path, plugin_dir: Path) -> None:
+    run_script(tmp_path, POPULATE, plugin_dir)
+    tampered = entry_files(tmp_path / "demo")[0]
+    blob = bytearray(tampered.read_bytes())
+    blob[-1] ^= 1
+    tampered.write_bytes(bytes(blob))
+
+    data = twat_json(tmp_path, "verify", plugin=plugin_dir, expect=1)
+    assert data["total"] == {"caches": 1, "checked": 5, "broken": 1, "removed": 0}
+    [row] = data["caches"]
+    assert (row["checked"], row["broken"], row["verified"]) == (5, 1, True)
+    text = twat(tmp_path, "verify", plugin=plugin_dir, expect=1).stdout
+    assert "verify --fix" in text
+    assert tampered.exists()  # reporting removes nothing
+
+    fixed = twat_json(tmp_path, "verify", "--fix", plugin=plugin_dir)  # exit status 0
+    assert fixed["total"] == {"caches": 1, "checked": 5, "broken": 1, "removed": 1}
+    assert not tampered.exists()
+    again = twat_json(tmp_path, "verify", plugin=plugin_dir)
+    assert again["total"] == {"caches": 1, "checked": 4, "broken": 0, "removed": 0}
+    assert twat_json(tmp_path, "list", plugin=plugin_dir)["total"]["entries"] == 4
+
+
+def test_verify_leaves_entries_of_another_secret_alone(tmp_path: Path, plugin_dir: Path) -> None:
+    run_script(tmp_path, POPULATE, plugin_dir, TWAT_CACHE_SECRET="the other machine's secret")
+    before = files_under(tmp_path)
+    data = twat_json(tmp_path, "verify", "--fix", plugin=plugin_dir)
+    assert data["total"]["broken"] == 0
+    assert files_under(tmp_path) == before
+
+
+def test_verify_says_when_a_store_cannot_verify(tmp_path: Path, plugin_dir: Path) -> None:
+    run_script(tmp_path, POPULATE, plugin_dir)
+    plugin = plugin_dir / "fakedisk_plugin.py"
+    plugin.write_text(plugin.read_text().replace("def verify(", "def _not_verify("))
+    [row] = twat_json(tmp_path, "verify", plugin=plugin_dir)["caches"]
+    assert row["verified"] is False
+    assert "cannot verify" in row["note"]
 
 
 AGREE = """
@@ -468,3 +600,47 @@ def test_list_prune_clear_on_a_real_backend(tmp_path: Path, case: str) -> None:
     after = {c["name"]: c for c in twat_json(tmp_path, "list")["caches"]}
     assert after["real"]["entries"] == 0
     assert after["brief"]["entries"] in (0, 2)  # untouched (maybe pruned already)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(
+            "diskcache",
+            marks=[
+                needs("diskcache"),
+                pytest.mark.xfail(
+                    reason="the diskcache store's len() expires rows, and opening a "
+                    "diskcache.Cache rewrites its settings (cache.db's mtime moves): "
+                    "for the store's owner",
+                    strict=False,
+                ),
+            ],
+        ),
+        pytest.param("joblib", marks=needs("joblib")),
+        pytest.param("klepto-sql", marks=needs("klepto")),
+        pytest.param("klepto-dir", marks=needs("klepto")),
+    ],
+)
+def test_list_is_read_only_on_a_real_backend(tmp_path: Path, case: str) -> None:
+    code = f"""
+    import json, time
+    from twat_cache import bcache, fcache, ucache
+
+    @{REAL[case].replace("folder_name='real'", "folder_name='brief', ttl=0.001")}
+    def brief(x):
+        return -x
+
+    for i in range(3):
+        brief(i)
+    time.sleep(0.05)  # expired 1 ms after they were written
+    print(json.dumps(brief.cache_backend))
+    """
+    assert run_script(tmp_path, code) == case.split("-", maxsplit=1)[0]
+    before = files_under(tmp_path)
+    first = twat_json(tmp_path, "list")
+    second = twat_json(tmp_path, "list")
+    assert first == second
+    assert files_under(tmp_path) == before
+    assert first["caches"][0]["entries"] == 3  # expired, but still there until pruned
+    assert twat_json(tmp_path, "prune")["caches"][0]["pruned"] == 3

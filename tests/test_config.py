@@ -51,8 +51,10 @@ def test_folder_name_accepts_simple_names_absolute_paths_and_path_objects(tmp_pa
 
 def test_unknown_preferred_engine_lists_known_names():
     with pytest.raises(ValueError, match="preferred_engine") as info:
-        tc.ucache(preferred_engine="memcached")
+        tc.ucache(preferred_engine="mongodb")
     for name in (
+        "redis",
+        "memcached",
         "cachebox",
         "cachetools",
         "functools",

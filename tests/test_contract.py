@@ -47,6 +47,8 @@ class TestJoblibStore(StoreContract):
 
 
 class TestRedisStore(StoreContract):
+    """One redis-server."""
+
     backend = "redis"
 
     @pytest.fixture(autouse=True)
@@ -56,6 +58,39 @@ class TestRedisStore(StoreContract):
     def options(self) -> dict[str, Any]:
         return {"url": self.url}
 
-    @pytest.mark.xfail(strict=True, reason="maxsize per function on Redis: the network work")
-    def test_maxsize_bounds_the_entries(self) -> None:
-        super().test_maxsize_bounds_the_entries()
+
+class TestRedisClusterStore(TestRedisStore):
+    """A 3-master Redis Cluster (`redis+cluster://`): entries spread over the slots."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self, redis_cluster_url: str) -> None:
+        self.url = redis_cluster_url
+
+
+class TestRedisSentinelStore(TestRedisStore):
+    """The master a Sentinel names (`redis+sentinel://host:port/service`)."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self, redis_sentinel_url: str) -> None:
+        self.url = redis_sentinel_url
+
+
+class TestMemcachedStore(StoreContract):
+    """One memcached."""
+
+    backend = "memcached"
+
+    @pytest.fixture(autouse=True)
+    def _server(self, memcached_url: str) -> None:
+        self.url = memcached_url
+
+    def options(self) -> dict[str, Any]:
+        return {"url": self.url}
+
+
+class TestMemcachedPoolStore(TestMemcachedStore):
+    """Two memcached servers (`memcached://h:p,h:p`): entries spread by consistent hashing."""
+
+    @pytest.fixture(autouse=True)
+    def _server(self, memcached_pool_url: str) -> None:
+        self.url = memcached_pool_url

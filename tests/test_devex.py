@@ -104,7 +104,7 @@ def test_hatch_types_checks_every_package():
 
 def test_every_distribution_names_the_project_urls():
     paths = [ROOT / "pyproject.toml", *sorted((ROOT / "packages").glob("*/pyproject.toml"))]
-    assert len(paths) == 9
+    assert len(paths) == 10
     for path in paths:
         urls = pyproject(path)["project"]["urls"]
         assert set(urls) >= {"Homepage", "Documentation", "Repository", "Issues"}, path

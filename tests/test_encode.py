@@ -13,12 +13,9 @@ import dataclasses
 import functools
 import json
 import math
-import os
 import pickle
 import struct
-import subprocess
 import sys
-import textwrap
 import threading
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import run_python
 from twat_cache import encode, keys
 from twat_cache.encode import UncacheableError, disk_digest, memory_key
 
@@ -46,19 +44,6 @@ def dd(value: Any, salt: bytes = SALT) -> str:
 def dm(value: Any) -> str:
     """What a persistent store digests for a one-argument call with an unhashable argument."""
     return disk_digest(memory_key((value,)), SALT)
-
-
-def run_python(code: str, env: dict[str, str] | None = None) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 # --- rules ------------------------------------------------------------------------------------

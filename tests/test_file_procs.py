@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -121,6 +122,15 @@ def test_equal_arrays_in_two_processes_share_an_entry(run, cache_root):
     assert len(entry_files(cache_root, "procs")) == 2
 
 
+def test_large_arrays_share_an_entry_across_processes(run, cache_root):
+    run(n=1_000_000)  # 8 MB: its key digests the content with the store's BLAKE3
+    second = run(n=1_000_000)
+    assert second["info"][:2] == [1, 0]
+    assert run.computed() == 1
+    run(n=1_000_000, bump=1)
+    assert run.computed() == 2
+
+
 def test_mmap_across_processes(run):
     run(n=100_000, mmap_mode="r")
     out = run(n=100_000, mmap_mode="r")
@@ -173,3 +183,110 @@ def test_check_code_with_nested_code_is_shared_across_processes(run):
     run(check_code=True, listcomp=True)
     run(check_code=True, listcomp=True)
     assert run.computed() == 1
+
+
+# -- writers killed half-way (issue 13) ---------------------------------------------------------
+
+STALLING = textwrap.dedent(
+    """
+    import os, time
+    from pathlib import Path
+
+    from twat_cache import fcache
+
+
+    class Stall:
+        # Pickled after 8 MB of the value are in the file: says so, then waits (for ever
+        # unless STALL_GO names a file that appears), as a writer caught half-way.
+        def __reduce__(self):
+            Path(os.environ["STALL_READY"]).touch()
+            go = os.environ.get("STALL_GO")
+            while not (go and Path(go).exists()):
+                time.sleep(0.01)
+            return (str, ("stalled",))
+
+
+    @fcache(folder_name="killed")
+    def work(x):
+        return [b"x" * (8 << 20), Stall()]
+    """
+)
+
+
+@pytest.fixture
+def stalling(tmp_path, cache_root, monkeypatch):
+    """Start writers of `stallmod.work(1)` that stop half-way through storing the result.
+
+    Returns `start(go=None) -> (process, temporary file)`, once the writer's temporary file
+    holds the first 8 MB; the test process imports the same module, so its `work` has the
+    writer's store.
+    """
+    (tmp_path / "stallmod.py").write_text(STALLING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    sys.modules.pop("stallmod", None)  # each test's own module, on its own cache root
+    env = {**os.environ, "TWAT_CACHE_DIR": str(cache_root), "PYTHONPATH": str(tmp_path)}
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(go: Path | None = None) -> tuple[subprocess.Popen[bytes], Path]:
+        ready = tmp_path / f"ready-{len(procs)}"
+        code = "import stallmod; stallmod.work(1)"
+        extra = {"STALL_READY": str(ready), **({"STALL_GO": str(go)} if go else {})}
+        proc = subprocess.Popen([sys.executable, "-c", code], env={**env, **extra})
+        procs.append(proc)
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert proc.poll() is None, "the writer ended before it stalled"
+            assert time.monotonic() < deadline, "the writer never stalled"
+            time.sleep(0.01)
+        (tmp,) = temporaries(cache_root)
+        assert tmp.stat().st_size >= 8 << 20  # a large partial value
+        return proc, tmp
+
+    yield start
+    sys.modules.pop("stallmod", None)
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=60)
+
+
+def temporaries(cache_root: Path) -> list[Path]:
+    return [p for p in (cache_root / "killed").rglob(".tmp-*") if p.is_file()]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("how", ["prune", "clear"])
+def test_a_killed_writers_partial_file_is_removed(stalling, cache_root, how):
+    import stallmod
+
+    from twat_cache.testing import store_of
+
+    for _ in range(2):
+        proc, tmp = stalling()
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+        assert tmp.exists()
+        if how == "prune":
+            assert store_of(stallmod.work).prune() == 0  # not an entry: nothing to count
+        else:
+            stallmod.work.cache_clear()
+        assert temporaries(cache_root) == []
+    assert len(store_of(stallmod.work)) == 0
+
+
+@pytest.mark.timeout(180)
+def test_a_live_writers_temporary_file_is_left_alone(stalling, cache_root, tmp_path):
+    import stallmod
+
+    from twat_cache.testing import store_of
+
+    go = tmp_path / "go"
+    proc, tmp = stalling(go)
+    store = store_of(stallmod.work)
+    store.prune()
+    stallmod.work.cache_clear()
+    assert temporaries(cache_root) == [tmp]
+    go.touch()
+    assert proc.wait(timeout=120) == 0
+    assert temporaries(cache_root) == []
+    assert len(store) == 1  # its value was stored whole

@@ -287,7 +287,7 @@ def test_clear_cache_of_everything_keeps_a_users_files_under_the_root(
     calls = tmp_path / "calls"
     _cached_twice(backend, mixed, calls)
     run("import twat_cache; twat_cache.clear_cache()")
-    twat("clear")
+    twat("clear", "--yes")
     assert (mixed / "notes.txt").read_text() == "put here by the user"
     assert (mixed / "sub" / "data.csv").read_text() == "1,2"
     _cached_twice(backend, mixed, calls)
@@ -331,7 +331,7 @@ def test_a_symlinked_cache_folder_under_the_root_is_never_emptied(backend, cache
     before = snapshot(target)
     run("import twat_cache; twat_cache.clear_cache()")
     run("import twat_cache; twat_cache.clear_cache('linked')")
-    twat("clear")
+    twat("clear", "--yes")
     twat("clear", "linked", expect=1)  # refused: it is a link
     tc.clear_cache()
     assert snapshot(target) == before

@@ -16,9 +16,6 @@ from __future__ import annotations
 import collections
 import functools
 import logging
-import os
-import subprocess
-import sys
 import textwrap
 import threading
 from pathlib import Path
@@ -28,6 +25,7 @@ import pytest
 
 import twat_cache as tc
 from conftest import has
+from helpers import python
 from redis_server import redis_server, redis_url  # noqa: F401
 
 #: backend id -> (plugin module needed, source of the decorator taking a folder name)
@@ -162,17 +160,7 @@ print(repr(load(1)), flush=True)
 
 
 def run_python(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
-    proc = subprocess.run(
-        [sys.executable, *args],
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=cwd,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    return python(*args, env=env, cwd=cwd).stdout
 
 
 @pytest.mark.slow

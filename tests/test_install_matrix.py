@@ -16,7 +16,16 @@ EXPECT = os.environ.get("TWAT_CACHE_EXPECT_BACKENDS")
 pytestmark = pytest.mark.skipif(
     EXPECT is None, reason="run by nox, which sets TWAT_CACHE_EXPECT_BACKENDS"
 )
-ALL_PLUGINS = ("cachebox", "cachetools", "diskcache", "klepto", "joblib", "aiocache", "redis")
+ALL_PLUGINS = (
+    "cachebox",
+    "cachetools",
+    "diskcache",
+    "klepto",
+    "joblib",
+    "aiocache",
+    "redis",
+    "memcached",
+)
 
 
 def expected_set() -> set[str]:

@@ -8,12 +8,14 @@ of the migration modules. Runs on every install combination, core only included.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
 import pytest
 
 import twat_cache
+from helpers import run_python
 
 MIGRATION = {
     "twat_cache.cache": ["clear_cache", "get_stats"],
@@ -34,11 +36,7 @@ LAZY = MIGRATION
 
 
 def run_py(code: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
+    return run_python(code, timeout=60)
 
 
 @pytest.mark.timeout(60)
@@ -153,3 +151,169 @@ def test_code_written_against_the_plan_runs(cache_root):
     assert calls == [3, 3]
     assert get_cache_path("plan").parent == cache_root
     assert create_cache_config(maxsize=5).maxsize == 5
+
+
+# --- the option names of the plan (DESIGN §8): use_sql, secure, backend ---------------------
+
+
+def plain(x):
+    return x
+
+
+def test_use_sql_is_sql_backend():
+    from twat_cache import create_cache_config
+
+    assert create_cache_config(use_sql=False).sql_backend is False
+    assert create_cache_config(use_sql=True).sql_backend is True
+    assert create_cache_config(use_sql=False, sql_backend=False).sql_backend is False
+    with pytest.raises(ValueError, match=r"use_sql and sql_backend .* disagree"):
+        create_cache_config(use_sql=True, sql_backend=False)
+    with pytest.raises(ValueError, match=r"^use_sql: expected True or False"):
+        create_cache_config(use_sql="yes")
+
+
+def test_bcache_takes_use_sql_and_sql_backend_given_positionally():
+    from twat_cache import bcache
+
+    assert bcache("plan", None, None, False)(plain).cache_config.sql_backend is False
+    assert bcache("plan", use_sql=False)(plain).cache_config.sql_backend is False
+    assert bcache("plan", None, None, False, use_sql=False)(plain).cache_config.sql_backend is False
+    assert bcache("plan", None, None, True, use_sql=True)(plain).cache_config.sql_backend is True
+    assert bcache("plan", use_sql=True)(plain).cache_config.sql_backend is True
+    with pytest.raises(ValueError, match="use_sql=False, sql_backend=True"):
+        bcache("plan", None, None, True, use_sql=False)
+    with pytest.raises(ValueError, match="use_sql=True, sql_backend=False"):
+        bcache("plan", sql_backend=False, use_sql=True)
+    with pytest.raises(ValueError, match="use_sql"):
+        bcache("plan", use_sql=None)
+
+
+def test_use_sql_false_walks_the_directory_archive_chain():
+    from twat_cache import chains, create_cache_config
+
+    config = create_cache_config(kind="disk", use_sql=False)
+    assert chains.chain_name("bcache", config, is_async=False) == "bcache-dir"
+
+
+@pytest.mark.parametrize("decorator", ["ucache", "bcache", "fcache", "mcache"])
+def test_backend_is_preferred_engine(decorator):
+    deco = getattr(twat_cache, decorator)
+    cached = deco(backend="functools")(plain)
+    assert cached.cache_config.preferred_engine == "functools"
+    assert cached.cache_backend == "functools"
+    with pytest.raises(ValueError, match=r"backend and preferred_engine .* disagree"):
+        deco(backend="functools", preferred_engine="cachebox")
+    with pytest.raises(ValueError, match=r"^backend: unknown backend 'nosuch'"):
+        deco(backend="nosuch")
+
+
+def test_backend_in_create_cache_config():
+    from twat_cache import create_cache_config
+
+    assert create_cache_config(backend="functools").preferred_engine == "functools"
+    config = create_cache_config(backend="functools", preferred_engine="functools")
+    assert config.preferred_engine == "functools"
+    assert config.backend == "functools"  # readable under the plan's name too
+
+
+def test_backend_on_acache_is_its_async_store():
+    from twat_cache import acache
+
+    async def fetch(x):
+        return x
+
+    cached = acache(backend="functools")(fetch)
+    assert cached.cache_config.preferred_engine == "functools"
+    assert cached.cache_backend == "functools"
+    assert acache()(fetch).cache_config.preferred_engine == "aiocache"
+
+
+def test_secure_is_accepted_and_checked():
+    from twat_cache import create_cache_config, ucache
+
+    assert create_cache_config().secure is True
+    assert create_cache_config(secure=False).secure is False
+    assert ucache(secure=True)(plain).cache_config.secure is True
+    with pytest.raises(ValueError, match=r"^secure: expected True or False"):
+        ucache(secure="no")
+
+
+def test_the_plans_options_type_check():
+    pytest.importorskip("mypy")
+    code = (
+        "from twat_cache import bcache, fcache, ucache, create_cache_config\n"
+        "@bcache(folder_name='plan', use_sql=True, secure=False, backend='diskcache')\n"
+        "def a(x: int) -> int:\n    return x\n"
+        "@fcache(backend='joblib', preferred_engine='joblib', secure=True)\n"
+        "def b(x: int) -> int:\n    return x\n"
+        "@ucache(folder_name='plan', backend='klepto', use_sql=False, secure=False)\n"
+        "def c(x: int) -> int:\n    return x\n"
+        "create_cache_config(use_sql=True, backend='diskcache', secure=False)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout
+
+
+SECURE = """
+import json, os, stat
+os.umask(0o022)
+from pathlib import Path
+from twat_cache import ucache
+
+@ucache(folder_name="team", preferred_engine="fakedisk", secure=SECURE)
+def shared(x):
+    return x
+
+@ucache(folder_name="team", preferred_engine="fakedisk", secure=SECURE)
+def other(x):
+    return -x
+
+for i in range(5):
+    shared(i)
+    other(i)
+root = Path(os.environ["TWAT_CACHE_DIR"])
+modes = {
+    str(p.relative_to(root)): [p.is_file(), oct(stat.S_IMODE(p.lstat().st_mode))]
+    for p in sorted(root.rglob("*"))
+}
+print(json.dumps(modes))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+@pytest.mark.parametrize("secure", [True, False])
+def test_secure_false_keeps_the_umasks_modes_with_one_warning_per_cache(
+    tmp_path, tmp_path_factory, secure
+):
+    from fakedisk import make_plugin_dir
+
+    plugin = make_plugin_dir(tmp_path_factory.mktemp("plugin"))
+    root = tmp_path / "root"
+    env = dict(os.environ, TWAT_CACHE_DIR=str(root), PYTHONPATH=str(plugin))
+    proc = subprocess.run(
+        [sys.executable, "-c", SECURE.replace("SECURE", str(secure))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modes = json.loads(proc.stdout)
+    files = {path: mode for path, (is_file, mode) in modes.items() if is_file}
+    folders = {path: mode for path, (is_file, mode) in modes.items() if not is_file}
+    assert len(files) == 11, modes  # the marker and 2 x 5 entries
+    assert set(files.values()) == {"0o600" if secure else "0o644"}, modes
+    assert "team" in folders
+    assert len(folders) == 3, modes  # the cache folder and each function's own
+    assert set(folders.values()) == {"0o700" if secure else "0o755"}, modes
+    warnings = [line for line in proc.stderr.splitlines() if "secure=False" in line]
+    assert len(warnings) == (0 if secure else 2), proc.stderr  # one per cache, not per call

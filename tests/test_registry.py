@@ -4,29 +4,28 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
-import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import twat_cache as tc
+from helpers import python
 from twat_cache import registry
 
-BACKEND_LIBRARIES = ["cachebox", "cachetools", "diskcache", "klepto", "joblib", "aiocache", "redis"]
+BACKEND_LIBRARIES = [
+    "cachebox",
+    "cachetools",
+    "diskcache",
+    "klepto",
+    "joblib",
+    "aiocache",
+    "redis",
+    "pymemcache",
+]
 
 
 def run(code: str, *, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    if pythonpath is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(pythonpath), env.get("PYTHONPATH")]))
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=True,
-    )
+    return python("-c", textwrap.dedent(code), pythonpath=pythonpath)
 
 
 def test_import_twat_cache_imports_no_backend_library():

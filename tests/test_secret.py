@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import python
 from twat_cache import secret as secret_mod
 from twat_cache.secret import KEY_FILE, Secret, config_root, load_secret
 
@@ -38,14 +39,7 @@ def warnings_about_the_key(caplog: pytest.LogCaptureFixture) -> list[str]:
 
 
 def run(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=env or dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    return python("-c", textwrap.dedent(code), env=env)
 
 
 def test_the_key_file_lives_in_the_user_config_folder(cache_root, tmp_path, monkeypatch):

@@ -19,11 +19,15 @@ same objects `cachebox.LRUCache` & co. are when the program imports cachebox lat
 from __future__ import annotations
 
 import sys
-from typing import Any
 
-from twat_cache.config import CacheConfig
-from twat_cache.record import CacheRecord
 from twat_cache.store import MISS, Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs more to import than the rest of a first call
+    from typing import Any
+
+    from twat_cache.config import CacheConfig
+    from twat_cache.record import CacheRecord
 
 __all__ = ["CacheboxStore", "load_core", "make_native", "open_store"]
 

@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Hashable
-from typing import Any
 
 import cachetools
 
-from twat_cache.config import CacheConfig
-from twat_cache.record import CacheRecord
 from twat_cache.store import MISS, Store
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # `typing` costs more to import than the rest of a first call
+    from collections.abc import Hashable
+    from typing import Any
+
+    from twat_cache.config import CacheConfig
+    from twat_cache.record import CacheRecord
 
 __all__ = ["CachetoolsStore", "make_native", "open_store"]
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 from twat_cache._version import __version__
 from twat_cache.config import CacheConfig, create_cache_config
 from twat_cache.decorators import acache, bcache, fcache, mcache, ucache
+from twat_cache.errors import TwatCacheError
+from twat_cache.options import ConfigurationError
 from twat_cache.paths import get_cache_path
+from twat_cache.registry import EngineNotAvailableError
 from twat_cache.state import CacheInfo
 from twat_cache.stats import clear_cache, get_stats
 from twat_cache.switch import disabled
@@ -20,6 +23,9 @@ __all__ = [
     "CacheConfig",
     "CacheInfo",
     "CachedFunction",
+    "ConfigurationError",
+    "EngineNotAvailableError",
+    "TwatCacheError",
     "__version__",
     "acache",
     "available_backends",

@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import logging
 
-__all__ = ["forget_notices", "logger", "notice_once"]
+__all__ = ["forget_notices", "logger", "notice_choice", "notice_once"]
 
 
 class _LazyLogger:
@@ -40,6 +40,12 @@ def notice_once(message: str) -> None:
             return
         _said.add(message)
     logger.warning("%s", message)
+
+
+def notice_choice(decorator: str, warnings: tuple[str, ...]) -> None:
+    """Log a backend choice's warnings, each once per process (not once per function)."""
+    for warning in warnings:
+        notice_once(f"{decorator}: {warning}")
 
 
 def forget_notices() -> None:

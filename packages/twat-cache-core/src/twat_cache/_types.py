@@ -55,18 +55,21 @@ class _Persistent(MemoryOptions, total=False):
     max_bytes: int | None
     front: int | None
     front_ttl: float
+    backend: str | None
 
 
 class DiskOptions(_Persistent, total=False):
     """bcache's keyword options."""
 
     use_sql: bool
+    preferred_engine: str | None
 
 
 class FileOptions(_Persistent, total=False):
     """fcache's keyword options."""
 
     mmap_mode: MmapMode | None
+    preferred_engine: str | None
 
 
 class AsyncOptions(MemoryOptions, total=False):
@@ -91,7 +94,6 @@ class UniversalOptions(_Persistent, total=False):
     use_sql: bool
     url: str | None
     redis_url: str | None
-    backend: str
 
 
 class CachedFunction(Protocol[P, R_co]):

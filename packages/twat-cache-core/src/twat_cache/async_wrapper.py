@@ -12,9 +12,8 @@ from __future__ import annotations
 from twat_cache import hotpath, switch
 from twat_cache.aflights import AsyncFlights
 from twat_cache.binding import BadCall
-from twat_cache.encode import UncacheableError
 from twat_cache.store import MISS, AsyncStore
-from twat_cache.wrapper import Engine, attach
+from twat_cache.wrapper import Engine, attach, uncacheable_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -43,6 +42,7 @@ class AsyncEngine(Engine):
         super().__init__(func, state, params, wrapper)
         self.flights = AsyncFlights()
         self._background: set[asyncio.Task[Any]] = set()
+        self._direct: Any = None  # set when the cache opens
         p = params
         self._fast_n = len(p.positional) if self.keymaker.simple and self.key_fn is None else -1
 
@@ -60,7 +60,20 @@ class AsyncEngine(Engine):
                 await _to_thread(self.open, is_async=True)
 
     def opened_hook(self, opened: Opened) -> None:
-        """Route the stub straight to `call` from now on."""
+        """Route the stub straight to `call` from now on, and pick the direct hit read."""
+        store = opened.store
+        self._direct = None
+        if (
+            opened.front is None
+            and not opened.persistent
+            and self.state.record.config.stale is None
+        ):
+            # A memory store read without awaiting: a hit is one call, no coroutine of ours.
+            if isinstance(store, AsyncStore):
+                if store.nowait_complete:
+                    self._direct = store.get_nowait
+            elif not store.blocking:
+                self._direct = store.get
         wrapper = self.wrapper()
         if wrapper is not None:
             namespace: dict[str, Any] = getattr(wrapper, "__globals__")  # noqa: B009
@@ -126,6 +139,16 @@ class AsyncEngine(Engine):
                 key = self.call_key(args, kwargs)
             except BadCall:  # does not bind: let Python raise its TypeError
                 return await self.func(*args, **kwargs)
+        direct = self._direct
+        if direct is not None:
+            try:
+                value = direct(key, MISS)
+            except Exception:
+                pass
+            else:
+                if value is not MISS:
+                    next(self.state.hits.count)
+                    return value
         opened = self.opened
         assert opened is not None
         try:
@@ -135,7 +158,7 @@ class AsyncEngine(Engine):
                     self.state.hits.tick()
                     return value
             skey = opened.store_key(key)
-        except UncacheableError as exc:
+        except uncacheable_error() as exc:
             self.state.uncacheable(exc)
             return await self.func(*args, **kwargs)
         if self.state.record.config.stale is not None:

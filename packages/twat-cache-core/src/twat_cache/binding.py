@@ -14,7 +14,7 @@ both follow it, so `f(1)`, `f(a=1)` and `f(1, b=2)` (where `b` defaults to 2) ar
 from __future__ import annotations
 
 from twat_cache._frozen import Frozen
-from twat_cache.encode import Tag
+from twat_cache.tags import Tag
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -80,7 +80,26 @@ def chain_name(decorator: str, config: CacheConfig, *, is_async: bool) -> str:
 
 
 def steps(name: str, specs: Mapping[str, BackendSpec]) -> tuple[list[Step], list[Step]]:
-    """(primary steps, fallback steps) of chain `name`; the fallback is the memory chain."""
+    """(primary steps, fallback steps) of chain `name`; the fallback is the memory chain.
+
+    Remembered per `specs` object (the registry hands out one per discovery): pure, so a
+    cached answer is the same answer.
+    """
+    memo = _steps.get((name, id(specs)))
+    if memo is not None and memo[0] is specs:
+        return list(memo[1]), list(memo[2])
+    primary, fallback = _steps_of(name, specs)
+    if len(_steps) < 64:
+        _steps[(name, id(specs))] = (specs, tuple(primary), tuple(fallback))
+    return primary, fallback
+
+
+_steps: dict[
+    tuple[str, int], tuple[Mapping[str, BackendSpec], tuple[Step, ...], tuple[Step, ...]]
+] = {}
+
+
+def _steps_of(name: str, specs: Mapping[str, BackendSpec]) -> tuple[list[Step], list[Step]]:
     primary = chain(name, specs)
     fallback = [] if name in MEMORY_CHAINS else chain("mcache", specs)
     if LAST not in primary and LAST not in fallback:
@@ -138,13 +157,17 @@ def choose(
         if spec is not None and engine_kind is not None and engine not in exclude:
             primary = [(engine, engine_kind), *(s for s in primary if s[0] != engine)]
             wanted = (engine, engine_kind)
-        elif engine == "aiocache" and name == "acache" and spec is None:
-            pass  # acache's default backend: not installed means the usual memory fallback
+        elif engine == lead and spec is None:
+            pass  # the chain's own first choice (acache's default): the usual fallback
         else:
             reason = "is not installed" if spec is None else "cannot serve this function"
             if engine in exclude:
                 reason = "failed to open"
             warnings.append(f"preferred_engine {engine!r} {reason}; using normal selection")
+            if name == "acache":
+                # A store named for coroutines (a memory backend, a network store) that cannot
+                # be had: the async wrapper over the memory chain, not the chain's other store.
+                primary = []
 
     def live(candidates: list[Step]) -> list[Step]:
         return [

@@ -1,19 +1,21 @@
 """The `twat-cache` command: see which backends are installed, inspect and clean the disk caches.
 
-Subcommands: `backends` (what is installed, what each backend can do, which backend each
-decorator would pick), `list` (the caches under the cache root), `clear [NAME]`, `prune` (drop
-expired entries) and `path [NAME]`. Output is a table for people, or JSON with `--json`. Errors
-are one line on stderr and a non-zero exit status, never a traceback.
+Subcommands: `backends` (each decorator's chain, what is installed, how to install the rest),
+`list` (the caches under the cache root, their entries, sizes and ages), `clear [NAME]`,
+`prune [NAME]` (drop expired entries and leftovers), `verify [NAME] [--fix]` (authenticate
+every entry) and `path [NAME]`. Bare `twat-cache` prints the help (exit status 0). Output is a
+table for people, or JSON with `--json`. Errors are one line on stderr and a non-zero exit
+status, never a traceback.
 
-Only the standard library is imported up front. `list` and `prune` open a folder's store
-through the backend registry (the same opener the decorators use), so the backend's library is
-imported only when there is a folder of that backend to look into. The store protocol the
-command relies on (all of it optional except `__len__`):
+Only the standard library is imported up front. The commands that look into a folder open its
+stores through the backend registry (the same opener the decorators use), so a backend's
+library is imported only when there is a folder of that backend to look into. The command
+relies on the `Store` base class (`twat_cache.store`): `len(store)` (read-only: counting never
+expires or evicts), `prune()`, `clear()`, `verify(fix)` and `close()`.
 
-- `len(store)`: the entries of the store's function (the command adds up every function that
-  the folder's marker lists);
-- `store.prune() -> int`: drop the entries whose expiry has passed, return how many;
-- `store.close()`: release files and connections.
+Sizes and times are read from the files before any store is opened, so what `list` reports is
+what was there, not what opening a store touched; the marker, lock files, temporary files and
+SQLite's side files are left out of the ages (they change without an entry changing).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import datetime as _dt
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from contextlib import suppress
-from dataclasses import asdict, dataclass, field
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -33,7 +36,17 @@ from twat_cache import folders, paths
 
 PROG = "twat-cache"
 
-__all__ = ["CommandError", "FolderReport", "build_parser", "folder_report", "main"]
+__all__ = [
+    "CommandError",
+    "FolderReport",
+    "Usage",
+    "backends_markdown",
+    "build_parser",
+    "folder_report",
+    "human_age",
+    "human_bytes",
+    "main",
+]
 
 
 class CommandError(Exception):
@@ -48,30 +61,42 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+# ---------------------------------------------------------------------------------------------
+# Looking into folders
+
+
+@dataclass
+class Usage:
+    """What a cache folder takes on disk: `bytes` and `files`, the `oldest`/`newest` entry times.
+
+    The times are modification times (epoch seconds) of the files holding entries: the
+    marker, lock files, temporary files and SQLite's `-wal`/`-shm`/`-journal` files are
+    counted in `bytes` but not in the times. None when there is no such file.
+    """
+
+    bytes: int = 0
+    files: int = 0
+    oldest: float | None = None
+    newest: float | None = None
+
+
 @dataclass
 class FolderReport:
-    """What `list` shows about one cache folder.
+    """What the command found in one cache folder (`list`, and the other commands' rows).
 
-    `entries` is None when it could not be counted (backend not installed, or its store could
-    not be opened: `note` says why). `oldest`/`newest` are the modification times (epoch
-    seconds) of the oldest and newest file in the folder, the marker excluded.
+    `entries` is None when they could not be counted (backend not installed, or its store
+    could not be opened: `note` says why). `usage` is measured before any store is opened.
+    `done` holds what the command did there (pruned, removed, checked, broken entries...).
     """
 
     name: str
     path: str
     backend: str | None
     namespaces: list[str]
-    entries: int | None
-    bytes: int
-    files: int
-    oldest: float | None
-    newest: float | None
+    usage: Usage
+    entries: int | None = None
     note: str | None = None
-    pruned: int | None = field(default=None, repr=False)
-
-
-# ---------------------------------------------------------------------------------------------
-# Looking into folders
+    done: dict[str, Any] = field(default_factory=dict)
 
 
 def cache_folders(root: Path) -> list[Path]:
@@ -90,74 +115,110 @@ def cache_folders(root: Path) -> list[Path]:
     return found
 
 
-def disk_usage(folder: Path) -> tuple[int, int, float | None, float | None]:
-    """(bytes, files, oldest mtime, newest mtime) of the files under `folder`, marker excluded.
+#: Files that change without an entry changing: never an entry's age.
+_SIDE_SUFFIXES = (".lock", "-wal", "-shm", "-journal")
 
-    Symbolic links are counted as links, never followed, so a link out of the folder cannot
-    inflate the numbers or leak information about other places.
-    """
-    total = files = 0
-    oldest: float | None = None
-    newest: float | None = None
-    for top, dirs, names in os.walk(folder, followlinks=False):
+
+def _bookkeeping(name: str) -> bool:
+    return (
+        name == paths.MARKER or name.startswith(paths.TMP_PREFIX) or name.endswith(_SIDE_SUFFIXES)
+    )
+
+
+def _walk(top: str) -> Iterator[tuple[str, os.stat_result]]:
+    """(name, lstat) of every file under `top` (itself when it is a file); links not followed."""
+    try:
+        st = os.lstat(top)
+    except OSError:
+        return
+    if not os.path.isdir(top) or os.path.islink(top):
+        yield os.path.basename(top), st
+        return
+    for here, dirs, names in os.walk(top, followlinks=False):
+        dirs.sort()
         for name in names:
-            if top == str(folder) and name == paths.MARKER:
-                continue
             try:
-                st = os.lstat(os.path.join(top, name))
+                yield name, os.lstat(os.path.join(here, name))
             except OSError:  # removed while we walk
                 continue
-            total += st.st_size
-            files += 1
-            oldest = st.st_mtime if oldest is None else min(oldest, st.st_mtime)
-            newest = st.st_mtime if newest is None else max(newest, st.st_mtime)
-        dirs.sort()
-    return total, files, oldest, newest
 
 
-def folder_report(
-    folder: Path, *, count: bool = True, prune: bool = False, root: Path | None = None
-) -> FolderReport:
-    """Describe one cache folder; with `count`, open its stores to count the entries.
+def disk_usage(folder: Path, meta: dict[str, object] | None = None) -> Usage:
+    """What `folder`'s caches take: the names its marker says twat-cache created, else all.
 
-    With `prune`, call each store's optional `prune()` first (the number dropped goes to
-    `pruned`; None when the backend's store has no `prune`). Problems opening a store end up
-    in `note` instead of failing the whole listing.
+    When the marker records the names the stores created (`owned`), only those are measured,
+    so a user's own files in a folder used as `folder_name` are neither counted nor dated.
+    Symbolic links are counted as links, never followed.
     """
+    owned = folders.owned_names(meta if meta is not None else paths.read_marker(folder))
+    tops = [os.path.join(folder, *n.split("/")) for n in owned] if owned else [str(folder)]
+    usage = Usage()
+    for top in tops:
+        for name, st in _walk(top):
+            if name == paths.MARKER and not owned:
+                continue
+            usage.bytes += st.st_size
+            usage.files += 1
+            if _bookkeeping(name):
+                continue
+            mtime = st.st_mtime
+            usage.oldest = mtime if usage.oldest is None else min(usage.oldest, mtime)
+            usage.newest = mtime if usage.newest is None else max(usage.newest, mtime)
+    return usage
+
+
+@contextmanager
+def _stores(report: FolderReport, meta: dict[str, object]) -> Iterator[list[tuple[str, Any]]]:
+    """The folder's stores (opened through the registry), or [] with `report.note` saying why."""
+    stack = ExitStack()
+    stores: list[tuple[str, Any]] = []
+    if report.backend is None:
+        report.note = "no backend recorded"
+    else:
+        try:
+            stores = stack.enter_context(folders.opened_stores(Path(report.path), meta, name=PROG))
+        except folders.FolderError as exc:
+            report.note = str(exc)
+        except Exception as exc:
+            report.note = f"{type(exc).__name__}: {exc}"
+    with stack:
+        yield stores
+
+
+def _open_report(folder: Path, root: Path | None) -> tuple[FolderReport, dict[str, object]]:
     meta = paths.read_marker(folder)
     recorded = meta.get("backend")
-    backend = recorded if isinstance(recorded, str) else None
-    name = folder.name if root is None or folder != root else "."
-    note: str | None = None
-    entries: int | None = None
-    pruned: int | None = None
-    if backend is None:
-        note = "no backend recorded"
-    elif count or prune:
-        try:
-            with folders.opened_stores(folder, meta, name=PROG) as stores:
-                if prune:
-                    pruned = sum(int(s.prune()) for _, s in stores)
-                if count:
-                    entries = sum(len(s) for _, s in stores)
-        except (CommandError, folders.FolderError) as exc:
-            note = str(exc)
-        except Exception as exc:
-            note = f"{type(exc).__name__}: {exc}"
-    size, files, oldest, newest = disk_usage(folder)
-    return FolderReport(
-        name=name,
+    report = FolderReport(
+        name="." if root is not None and folder == root else folder.name,
         path=str(folder),
-        backend=backend,
+        backend=recorded if isinstance(recorded, str) else None,
         namespaces=folders.namespaces(meta),
-        entries=entries,
-        bytes=size,
-        files=files,
-        oldest=oldest,
-        newest=newest,
-        note=note,
-        pruned=pruned,
+        usage=disk_usage(folder, meta),
     )
+    return report, meta
+
+
+def _count(report: FolderReport, stores: list[tuple[str, Any]]) -> int | None:
+    try:
+        return sum(len(store) for _, store in stores)
+    except Exception as exc:
+        report.note = f"counting failed: {type(exc).__name__}: {exc}"
+        return None
+
+
+def folder_report(folder: Path, *, count: bool = True, root: Path | None = None) -> FolderReport:
+    """Describe one cache folder; with `count`, open its stores to count the entries.
+
+    Sizes and times are measured first, before any store is opened. Counting uses `len()`
+    of each function's store, which never changes anything. Problems opening a store end up
+    in `note` instead of failing the whole listing.
+    """
+    report, meta = _open_report(folder, root)
+    if count:
+        with _stores(report, meta) as stores:
+            if report.note is None:
+                report.entries = _count(report, stores)
+    return report
 
 
 def _find_folder(name: str) -> Path:
@@ -178,6 +239,11 @@ def _find_folder(name: str) -> Path:
     return folder
 
 
+def _targets(name: str | None) -> tuple[Path, list[Path]]:
+    root = paths.cache_root()
+    return root, ([_find_folder(name)] if name else cache_folders(root))
+
+
 # ---------------------------------------------------------------------------------------------
 # Output
 
@@ -188,7 +254,8 @@ def _when(ts: float | None) -> str | None:
     return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _human_bytes(n: int) -> str:
+def human_bytes(n: int) -> str:
+    """`n` bytes for people: "512 B", "3.2 KiB", "96.0 MiB" (binary units)."""
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if size < 1024 or unit == "TiB":
@@ -197,17 +264,54 @@ def _human_bytes(n: int) -> str:
     return f"{n} B"  # pragma: no cover  (the loop always returns)
 
 
-def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
-    """Format `rows` as a plain-text table with left-aligned columns under `headers`."""
+def human_age(ts: float | None, now: float | None = None) -> str:
+    """How long ago `ts` (epoch seconds) was, for people: "12 s ago", "5 min ago", "2 h ago"."""
+    if ts is None:
+        return "-"
+    seconds = (time.time() if now is None else now) - ts
+    if seconds < 1:
+        return "just now"
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return f"{int(seconds)} s ago"
+
+
+def table(
+    rows: Sequence[Sequence[str]],
+    headers: Sequence[str],
+    footer: Sequence[str] | None = None,
+) -> str:
+    """Format `rows` as a plain-text table under `headers` (numbers right-aligned).
+
+    A `footer` row (totals) is set off below a rule.
+    """
+    every = [*rows, *([footer] if footer else [])]
     widths = [len(h) for h in headers]
-    for row in rows:
+    for row in every:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += [
-        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in rows
+    numeric = [
+        bool(rows) and all(_numeric(row[i]) for row in every if i < len(row))
+        for i in range(len(headers))
     ]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if num else c.ljust(w)
+            for c, w, num in zip(cells, widths, numeric, strict=False)
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    lines = [line(headers), rule, *(line(r) for r in rows)]
+    if footer:
+        lines += [rule, line(footer)]
     return "\n".join(lines)
+
+
+def _numeric(cell: str) -> bool:
+    head = cell.split(" ", 1)[0]
+    return cell in ("?", "-", "just now") or head.replace(".", "", 1).isdigit()
 
 
 def _emit(out: TextIO, args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
@@ -217,127 +321,481 @@ def _emit(out: TextIO, args: argparse.Namespace, data: Any, text: Callable[[], s
         out.write(text() + "\n")
 
 
+def _count_text(n: int | None) -> str:
+    return "?" if n is None else str(n)
+
+
+def _sum(values: Sequence[int | None]) -> int | None:
+    """The sum of the known values; None when there are values and none is known."""
+    known = [v for v in values if v is not None]
+    return sum(known) if known or not values else None
+
+
+def _span(reports: Sequence[FolderReport]) -> Usage:
+    total = Usage()
+    for r in reports:
+        total.bytes += r.usage.bytes
+        total.files += r.usage.files
+        if r.usage.oldest is not None:
+            total.oldest = (
+                r.usage.oldest if total.oldest is None else min(total.oldest, r.usage.oldest)
+            )
+        if r.usage.newest is not None:
+            total.newest = (
+                r.usage.newest if total.newest is None else max(total.newest, r.usage.newest)
+            )
+    return total
+
+
+def _usage_json(usage: Usage) -> dict[str, Any]:
+    return {
+        "bytes": usage.bytes,
+        "files": usage.files,
+        "oldest": _when(usage.oldest),
+        "newest": _when(usage.newest),
+    }
+
+
 def _report_json(report: FolderReport) -> dict[str, Any]:
-    data = asdict(report)
-    data["oldest"] = _when(report.oldest)
-    data["newest"] = _when(report.newest)
-    if data["pruned"] is None:
-        del data["pruned"]
-    return data
+    return {
+        "name": report.name,
+        "path": report.path,
+        "backend": report.backend,
+        "namespaces": report.namespaces,
+        "entries": report.entries,
+        **_usage_json(report.usage),
+        "note": report.note,
+        **report.done,
+    }
+
+
+def _notes(reports: Sequence[FolderReport]) -> list[str]:
+    return [f"{r.name}: {r.note}" for r in reports if r.note]
 
 
 # ---------------------------------------------------------------------------------------------
-# Subcommands
+# backends
+
+
+#: available_backends()'s pick labels -> the chain each one walks (`spec.CHAINS`).
+_PICK_CHAINS = {
+    "mcache": "mcache",
+    "bcache": "bcache",
+    "fcache": "fcache",
+    "acache": "acache",
+    "ucache": "ucache",
+    "ucache(folder_name)": "ucache-persistent",
+    "ucache(async)": "acache",
+}
+
+
+def _chain_rows(info: dict[str, Any]) -> list[list[str]]:
+    """(decorator, pick, chain) rows: the installed backends best first, the pick starred.
+
+    A plugin of this project that leads a chain but is not installed is shown at the head of
+    that chain as "name (missing)"; the memory chain every other chain falls back to follows
+    "then memory:".
+    """
+    from twat_cache import registry  # noqa: PLC0415
+
+    leads = registry.leads()
+    memory = list(info["chains"].get("mcache", []))
+    rows = []
+    for label, pick in info["picks"].items():
+        chain = _PICK_CHAINS.get(label, label)
+        steps = list(info["chains"].get(chain, []))
+        tail: list[str] = []
+        if chain not in ("mcache", "ucache") and steps[len(steps) - len(memory) :] == memory:
+            steps, tail = steps[: len(steps) - len(memory)], memory
+        lead = leads.get(chain)
+        head = (
+            [f"{lead} (missing)"] if lead is not None and lead not in info["chains"][chain] else []
+        )
+
+        def star(names: list[str], pick: str = pick) -> list[str]:
+            return [f"{n}*" if n == pick else n for n in names]
+
+        shown = " > ".join([*head, *star(steps)]) or "-"
+        if tail:
+            shown += " | then memory: " + " > ".join(star(tail))
+        rows.append([label, pick, shown])
+    return rows
+
+
+def _in_chain_order(info: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The backends in the order they first appear in the chains (memory first), then the rest."""
+    order: dict[str, int] = {}
+    for steps in info["chains"].values():
+        for name in steps:
+            order.setdefault(name, len(order))
+    return sorted(info["backends"].items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0]))
+
+
+def backends_text(info: dict[str, Any]) -> str:
+    """`twat-cache backends` for people: chains, installed backends, install hints."""
+    chains = table(_chain_rows(info), ["decorator", "picks", "chain (best first; * = the pick)"])
+    rows = [
+        [
+            name,
+            "yes" if b["usable"] else "no (library missing)",
+            ",".join(b["kinds"]),
+            ",".join(b["policies"]),
+            "yes" if b["persistent"] else "no",
+            b["distribution"] or "-",
+        ]
+        for name, b in _in_chain_order(info)
+    ]
+    installed = table(
+        rows, ["backend", "usable", "kinds", "policies", "persistent", "distribution"]
+    )
+    parts = [chains, "", installed]
+    missing = info.get("missing") or {}
+    if missing:
+        hints = table([[n, h] for n, h in missing.items()], ["not installed", "install with"])
+        parts += ["", hints]
+    return "\n".join(parts)
+
+
+def backends_markdown(info: dict[str, Any]) -> str:
+    """The backends and chains as Markdown tables (docs/backends.md is generated with this).
+
+    Describes the plugins, not an install: columns that depend on what is installed (usable,
+    the pick) are left out. Run it where every plugin is installed.
+    """
+    lines = [
+        "| backend | distribution | install | kinds | policies | persistent |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, b in _in_chain_order(info):
+        install = f"`{b['install']}`" if b["install"] else "built in"
+        lines.append(
+            f"| {name} | {b['distribution'] or '-'} | {install} | {', '.join(b['kinds'])} "
+            f"| {', '.join(b['policies'])} | {'yes' if b['persistent'] else 'no'} |"
+        )
+    lines += ["", "| chain | backends, best first |", "|---|---|"]
+    from twat_cache.spec import CHAINS  # noqa: PLC0415
+
+    memory = list(info["chains"].get("mcache", []))
+    for chain, steps in info["chains"].items():
+        shown = list(steps)
+        if chain not in ("mcache", "ucache") and memory and shown[-len(memory) :] == memory:
+            shown = [*shown[: -len(memory)], "the memory chain"]
+        lines.append(f"| `{chain}`: {CHAINS.get(chain, chain)} | {' → '.join(shown)} |")
+    return "\n".join(lines)
 
 
 def cmd_backends(args: argparse.Namespace, out: TextIO) -> int:
-    """`twat-cache backends`: installed backends, their abilities, and each decorator's pick."""
+    """`twat-cache backends`: each decorator's chain, the installed backends, install hints."""
     from twat_cache import available_backends  # noqa: PLC0415
 
     info = available_backends()
-
-    def text() -> str:
-        rows = [
-            [
-                name,
-                "yes" if b["usable"] else "no",
-                ",".join(b["kinds"]),
-                ",".join(b["policies"]),
-                "yes" if b["persistent"] else "no",
-                b["distribution"] or "-",
-            ]
-            for name, b in info["backends"].items()
-        ]
-        headers = ["backend", "usable", "kinds", "policies", "persistent", "distribution"]
-        picks = [[dec, name] for dec, name in info["picks"].items()]
-        return table(rows, headers) + "\n\n" + table(picks, ["decorator", "picks"])
-
-    _emit(out, args, info, text)
+    if args.markdown:
+        out.write(backends_markdown(info) + "\n")
+        return 0
+    _emit(out, args, info, lambda: backends_text(info))
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# list
 
 
 def cmd_list(args: argparse.Namespace, out: TextIO) -> int:
-    """`twat-cache list`: the caches under the cache root with entries, size and age."""
-    root = paths.cache_root()
-    folders = [_find_folder(args.name)] if args.name else cache_folders(root)
-    reports = [folder_report(f, count=not args.no_count, root=root) for f in folders]
+    """`twat-cache list`: the caches under the cache root with entries, sizes, ages and totals."""
+    root, targets = _targets(args.name)
+    reports = [folder_report(f, count=not args.no_count, root=root) for f in targets]
+    total = _span(reports)
+    entries = _sum([r.entries for r in reports])
 
     def text() -> str:
         if not reports:
             return f"no caches under {root}"
+        now = time.time()
         rows = [
             [
                 r.name,
                 r.backend or "?",
-                "?" if r.entries is None else str(r.entries),
-                _human_bytes(r.bytes),
-                (_when(r.oldest) or "-").replace("+00:00", "Z"),
-                (_when(r.newest) or "-").replace("+00:00", "Z"),
+                _count_text(r.entries),
+                human_bytes(r.usage.bytes),
+                human_age(r.usage.oldest, now),
+                human_age(r.usage.newest, now),
             ]
             for r in reports
         ]
-        body = table(rows, ["name", "backend", "entries", "size", "oldest", "newest"])
-        notes = [f"{r.name}: {r.note}" for r in reports if r.note and not args.no_count]
+        footer = [
+            f"total ({len(reports)})",
+            "",
+            _count_text(entries),
+            human_bytes(total.bytes),
+            human_age(total.oldest, now),
+            human_age(total.newest, now),
+        ]
+        body = table(rows, ["name", "backend", "entries", "size", "oldest", "newest"], footer)
+        notes = [] if args.no_count else _notes(reports)
         return "\n".join([f"cache root: {root}", body, *notes])
-
-    _emit(out, args, {"root": str(root), "caches": [_report_json(r) for r in reports]}, text)
-    return 0
-
-
-def cmd_clear(args: argparse.Namespace, out: TextIO) -> int:
-    """`twat-cache clear [NAME]`: empty one cache folder, or every one under the root."""
-    from twat_cache import clear_cache  # noqa: PLC0415
-
-    root = paths.cache_root()
-    folders = [_find_folder(args.name)] if args.name else cache_folders(root)
-    clear_cache(args.name)
-    names = [f.name if f != root else "." for f in folders]
-
-    def text() -> str:
-        if not names:
-            return f"no caches under {root}"
-        return "\n".join(f"cleared {n}" for n in names)
-
-    _emit(out, args, {"root": str(root), "cleared": names}, text)
-    return 0
-
-
-def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
-    """`twat-cache prune [NAME]`: drop expired entries from stores that can tell."""
-    root = paths.cache_root()
-    folders = [_find_folder(args.name)] if args.name else cache_folders(root)
-    reports = [folder_report(f, count=True, prune=True, root=root) for f in folders]
-
-    def text() -> str:
-        if not reports:
-            return f"no caches under {root}"
-        rows = [
-            [
-                r.name,
-                r.backend or "?",
-                "-" if r.pruned is None else str(r.pruned),
-                "?" if r.entries is None else str(r.entries),
-                r.note or "",
-            ]
-            for r in reports
-        ]
-        return table(rows, ["name", "backend", "pruned", "entries left", "note"])
 
     data = {
         "root": str(root),
-        "caches": [
-            {
-                "name": r.name,
-                "backend": r.backend,
-                "pruned": r.pruned,
-                "entries": r.entries,
-                "note": r.note,
-            }
-            for r in reports
-        ],
+        "caches": [_report_json(r) for r in reports],
+        "total": {"caches": len(reports), "entries": entries, **_usage_json(total)},
     }
     _emit(out, args, data, text)
     return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# clear
+
+
+def _confirm(question: str) -> bool:
+    """Ask `question` on the terminal (stderr), True for y/yes."""
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    answer = sys.stdin.readline()
+    if not answer:  # end of input
+        sys.stderr.write("\n")
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _clear_one(folder: Path, root: Path) -> FolderReport:
+    """Clear one folder (as `clear_cache(folder)` does); report what it removed and freed."""
+    from twat_cache import clear_cache  # noqa: PLC0415
+
+    report = folder_report(folder, root=root)
+    clear_cache(str(folder))
+    after = folder_report(folder, root=root)
+    removed = None
+    if report.entries is not None and after.entries is not None:
+        removed = max(0, report.entries - after.entries)
+    report.done = {
+        "removed_entries": removed,
+        "freed_bytes": max(0, report.usage.bytes - after.usage.bytes),
+        "entries_left": after.entries,
+    }
+    report.note = report.note or after.note
+    return report
+
+
+def cmd_clear(args: argparse.Namespace, out: TextIO) -> int:
+    """`twat-cache clear [NAME]`: empty one cache folder, or (confirmed) every one."""
+    root, targets = _targets(args.name)
+    if args.dry_run:
+        reports = [folder_report(f, root=root) for f in targets]
+        for r in reports:
+            r.done = {"removed_entries": r.entries, "freed_bytes": None, "entries_left": r.entries}
+    else:
+        if args.name is None and targets and not args.yes:
+            preview = [folder_report(f, root=root) for f in targets]
+            what = (
+                f"{len(preview)} cache folder(s) under {root}: "
+                f"{_count_text(_sum([r.entries for r in preview]))} entries, "
+                f"{human_bytes(_span(preview).bytes)}"
+            )
+            if sys.stdin is None or not sys.stdin.isatty():
+                raise CommandError(
+                    f"'clear' without a NAME empties every cache ({what}); confirm with --yes "
+                    "(there is no terminal to ask on), or see what it would remove with --dry-run"
+                )
+            if not _confirm(f"Clear {what}?"):
+                raise CommandError("cancelled; nothing was cleared")
+        reports = [_clear_one(f, root) for f in targets]
+
+    removed = _sum([r.done["removed_entries"] for r in reports])
+    freed = sum(r.done["freed_bytes"] or 0 for r in reports)
+
+    def text() -> str:
+        if not reports:
+            return f"no caches under {root}"
+        if args.dry_run:
+            rows = [
+                [r.name, r.backend or "?", _count_text(r.entries), human_bytes(r.usage.bytes)]
+                for r in reports
+            ]
+            footer = [
+                f"total ({len(reports)})",
+                "",
+                _count_text(removed),
+                human_bytes(_span(reports).bytes),
+            ]
+            body = table(rows, ["would clear", "backend", "entries", "size now"], footer)
+            return "\n".join([body, *_notes(reports), "(dry run: nothing was removed)"])
+        rows = [
+            [
+                r.name,
+                r.backend or "?",
+                _count_text(r.done["removed_entries"]),
+                human_bytes(r.done["freed_bytes"]),
+            ]
+            for r in reports
+        ]
+        footer = [f"total ({len(reports)})", "", _count_text(removed), human_bytes(freed)]
+        body = table(rows, ["cleared", "backend", "entries removed", "freed"], footer)
+        return "\n".join([body, *_notes(reports)])
+
+    data = {
+        "root": str(root),
+        "dry_run": bool(args.dry_run),
+        "caches": [_report_json(r) for r in reports],
+        "total": {
+            "caches": len(reports),
+            "removed_entries": removed,
+            "freed_bytes": None if args.dry_run else freed,
+        },
+    }
+    _emit(out, args, data, text)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# prune
+
+
+def _prune_one(folder: Path, root: Path) -> FolderReport:
+    """Prune every store of one folder; report the entries pruned and the bytes freed."""
+    report, meta = _open_report(folder, root)
+    pruned: int | None = None
+    with _stores(report, meta) as stores:
+        if report.note is None:
+            try:
+                pruned = sum(int(store.prune()) for _, store in stores)
+            except Exception as exc:
+                report.note = f"pruning failed: {type(exc).__name__}: {exc}"
+            report.entries = _count(report, stores)
+    after = disk_usage(folder)
+    report.done = {"pruned": pruned, "freed_bytes": max(0, report.usage.bytes - after.bytes)}
+    report.usage = after
+    return report
+
+
+def cmd_prune(args: argparse.Namespace, out: TextIO) -> int:
+    """`twat-cache prune [NAME]`: drop expired entries and killed writers' leftovers."""
+    root, targets = _targets(args.name)
+    reports = [_prune_one(f, root) for f in targets]
+    pruned = _sum([r.done["pruned"] for r in reports])
+    freed = sum(r.done["freed_bytes"] for r in reports)
+
+    def text() -> str:
+        if not reports:
+            return f"no caches under {root}"
+        rows = [
+            [
+                r.name,
+                r.backend or "?",
+                _count_text(r.done["pruned"]),
+                human_bytes(r.done["freed_bytes"]),
+                _count_text(r.entries),
+            ]
+            for r in reports
+        ]
+        footer = [
+            f"total ({len(reports)})",
+            "",
+            _count_text(pruned),
+            human_bytes(freed),
+            _count_text(_sum([r.entries for r in reports])),
+        ]
+        headers = ["name", "backend", "pruned", "freed", "entries left"]
+        return "\n".join([table(rows, headers, footer), *_notes(reports)])
+
+    data = {
+        "root": str(root),
+        "caches": [_report_json(r) for r in reports],
+        "total": {"caches": len(reports), "pruned": pruned, "freed_bytes": freed},
+    }
+    _emit(out, args, data, text)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# verify
+
+
+def _verify_one(folder: Path, root: Path, *, fix: bool) -> FolderReport:
+    """Authenticate the entries of one folder (`Store.verify`); drop broken ones on `fix`."""
+    from twat_cache.store import Store  # noqa: PLC0415
+
+    report, meta = _open_report(folder, root)
+    checked = broken = 0
+    unable: list[str] = []
+    failed = False
+    with _stores(report, meta) as stores:
+        failed = not stores and report.note is not None
+        for namespace, store in stores:
+            if type(store).verify is Store.verify:
+                unable.append(namespace)
+                continue
+            try:
+                ok, bad = store.verify(fix)
+            except Exception as exc:
+                report.note = f"verifying {namespace} failed: {type(exc).__name__}: {exc}"
+                failed = True
+                continue
+            checked += int(ok)
+            broken += int(bad)
+        if stores:
+            report.entries = _count(report, stores)
+    if unable and report.note is None:
+        report.note = f"the {report.backend} store cannot verify its entries"
+    report.done = {
+        "checked": None if (failed or unable) and not checked else checked,
+        "broken": broken,
+        "removed": broken if fix else 0,
+        "verified": not failed and not unable,
+    }
+    return report
+
+
+def cmd_verify(args: argparse.Namespace, out: TextIO) -> int:
+    """`twat-cache verify [NAME] [--fix]`: authenticate every entry; exit 1 if broken ones stay."""
+    root, targets = _targets(args.name)
+    reports = [_verify_one(f, root, fix=args.fix) for f in targets]
+    checked = sum(r.done["checked"] or 0 for r in reports)
+    broken = sum(r.done["broken"] for r in reports)
+    left = 0 if args.fix else broken
+
+    def text() -> str:
+        if not reports:
+            return f"no caches under {root}"
+        rows = [
+            [
+                r.name,
+                r.backend or "?",
+                _count_text(r.done["checked"]),
+                str(r.done["broken"]),
+                str(r.done["removed"]),
+            ]
+            for r in reports
+        ]
+        footer = [
+            f"total ({len(reports)})",
+            "",
+            str(checked),
+            str(broken),
+            str(broken if args.fix else 0),
+        ]
+        body = table(rows, ["name", "backend", "checked", "broken", "removed"], footer)
+        lines = [body, *_notes(reports)]
+        if left:
+            lines.append(f"{left} broken entries; remove them with: {PROG} verify --fix")
+        return "\n".join(lines)
+
+    data = {
+        "root": str(root),
+        "fix": bool(args.fix),
+        "caches": [_report_json(r) for r in reports],
+        "total": {
+            "caches": len(reports),
+            "checked": checked,
+            "broken": broken,
+            "removed": broken if args.fix else 0,
+        },
+    }
+    _emit(out, args, data, text)
+    return 1 if left else 0
+
+
+# ---------------------------------------------------------------------------------------------
+# path
 
 
 def cmd_path(args: argparse.Namespace, out: TextIO) -> int:
@@ -356,13 +814,14 @@ def cmd_path(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser (subcommands backends, list, clear, prune, path)."""
+    """Build the argument parser (subcommands backends, list, clear, prune, verify, path)."""
     from twat_cache import __version__  # noqa: PLC0415
 
     parser = _Parser(
         prog=PROG,
         description="Inspect and maintain twat-cache caches. The cache root is $TWAT_CACHE_DIR "
         "if set, else the platform's user cache folder + twat_cache.",
+        epilog=f"'{PROG}' alone prints this help. Every command takes --json.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
@@ -372,10 +831,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
 
     p = sub.add_parser(
-        "backends", parents=[common], help="installed backends and which one each decorator picks"
+        "backends",
+        parents=[common],
+        help="each decorator's chain, the installed backends, how to install the others",
+    )
+    p.add_argument(
+        "--markdown",
+        action="store_true",
+        help="print the backends and chains as Markdown tables (as in the docs)",
     )
     p.set_defaults(func=cmd_backends)
 
@@ -390,13 +855,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("clear", parents=[common], help="empty one cache folder, or all of them")
+    p = sub.add_parser(
+        "clear",
+        parents=[common],
+        help="empty one cache folder, or all of them (asks first)",
+    )
     p.add_argument("name", nargs="?", help="the cache folder to empty (default: every one)")
+    p.add_argument(
+        "-y", "--yes", action="store_true", help="clear every cache without asking (no NAME)"
+    )
+    p.add_argument(
+        "-n", "--dry-run", action="store_true", help="show what would be removed; remove nothing"
+    )
     p.set_defaults(func=cmd_clear)
 
-    p = sub.add_parser("prune", parents=[common], help="drop expired entries")
+    p = sub.add_parser(
+        "prune", parents=[common], help="drop expired entries and leftovers of killed writers"
+    )
     p.add_argument("name", nargs="?", help="only this cache folder")
     p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser(
+        "verify",
+        parents=[common],
+        help="authenticate every entry; exit status 1 while broken ones remain",
+    )
+    p.add_argument("name", nargs="?", help="only this cache folder")
+    p.add_argument("--fix", action="store_true", help="remove the broken entries")
+    p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("path", parents=[common], help="print the cache root or a cache's folder")
     p.add_argument("name", nargs="?", help="a cache folder name (default: the root)")
@@ -407,19 +893,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command with `argv` (default: the process's arguments); return the exit status.
 
-    Expected failures (a bad name, a missing folder) and unexpected ones alike become one line
-    on stderr and status 1; usage errors exit with status 2.
+    No command prints the help (status 0). Expected failures (a bad name, a missing folder)
+    and unexpected ones alike become one line on stderr and status 1; usage errors exit with
+    status 2; `verify` exits with 1 while broken entries remain.
     """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command is None:
+            parser.print_help(sys.stdout)
+            return 0
         status: int = args.func(args, sys.stdout)
         sys.stdout.flush()
     except CommandError as exc:
         sys.stderr.write(f"{PROG}: error: {exc}\n")
         return 1
     except KeyboardInterrupt:
-        sys.stderr.write(f"{PROG}: interrupted\n")
+        sys.stderr.write(f"\n{PROG}: interrupted\n")
         return 130
     except BrokenPipeError:
         # `twat-cache list | head`: the reader went away. Point stdout at devnull so the

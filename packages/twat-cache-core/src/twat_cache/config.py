@@ -65,13 +65,16 @@ class CacheConfig(Frozen):
         plugin = dict(values.pop("options", None) or {})
         for alias, name in ALIASES.items():
             if alias in values:
-                value = values.pop(alias)
-                if name in values and values[name] != value and value is not None:
+                # Checked under the name the caller wrote, so an error names `use_sql`.
+                value = OPTIONS[name].check(alias, values.pop(alias))
+                given = values.get(name)
+                if value is not None and given is not None and given != value:
                     raise ConfigurationError(
                         f"{alias} and {name} name the same option and disagree: "
-                        f"{alias}={value!r}, {name}={values[name]!r}"
+                        f"{alias}={value!r}, {name}={given!r}; give one of them"
                     )
-                values.setdefault(name, value)
+                if given is None:
+                    values[name] = value
         unknown = sorted(set(values) - set(OPTIONS))
         if unknown:
             plugin.update({name: values.pop(name) for name in unknown})

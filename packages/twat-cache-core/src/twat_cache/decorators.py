@@ -10,19 +10,23 @@ decorating costs nothing of the backend libraries.
 from __future__ import annotations
 
 from twat_cache import chains, registry, stats
+from twat_cache._log import notice_choice
+from twat_cache.async_wrapper import build_async
 from twat_cache.binding import params_of
 from twat_cache.config import CacheConfig
 from twat_cache.identity import code_fingerprint, display_name, function_namespace
-from twat_cache.opening import report_choice
-from twat_cache.options import ConfigurationError
+from twat_cache.options import OPTIONS, ConfigurationError
+from twat_cache.paths import folder_for
 from twat_cache.record import CacheRecord
 from twat_cache.state import CacheState
+from twat_cache.wrapper import build
 
 TYPE_CHECKING = False
+if not TYPE_CHECKING:  # at run time (typing stays unimported); before the block type checkers
+    from twat_cache._compat import overload  # read, so documentation tools see typing.overload
 if TYPE_CHECKING:
     import sys
     from collections.abc import Callable
-    from pathlib import Path
     from typing import Any, overload
 
     from twat_cache._types import (
@@ -43,10 +47,8 @@ if TYPE_CHECKING:
         from typing import Unpack
     else:
         from typing_extensions import Unpack
-else:
-    from twat_cache._compat import overload
 
-__all__ = ["acache", "bcache", "fcache", "folder_for", "mcache", "ucache"]
+__all__ = ["acache", "bcache", "fcache", "mcache", "ucache"]
 
 _CO_COROUTINE = 0x80
 #: "not given": an alias (use_sql) may then set the option without a conflict.
@@ -75,31 +77,8 @@ def _in_class_body(func: Any) -> bool:
     return len(parts) >= 2 and parts[-2] != "<locals>"
 
 
-def _default_folder(namespace: str) -> str:
-    """A folder name of its own for a function decorated without `folder_name`."""
-    import re  # noqa: PLC0415  (persistent caches only)
-
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", namespace.replace(":", "."))
-    name = re.sub(r"\.{2,}", ".", name).strip(".") or "default"
-    if len(name) > 100:  # a __main__ script's path, a digest: keep names well within limits
-        import hashlib  # noqa: PLC0415
-
-        digest = hashlib.sha256(namespace.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        name = f"{name[:80]}-{digest}"
-    return name
-
-
-def folder_for(record: CacheRecord, spec: BackendSpec) -> Path | None:
-    """The cache folder of `record`'s function on backend `spec` (None when it keeps none)."""
-    if not spec.folders:
-        return None
-    from twat_cache.paths import resolve_cache_path  # noqa: PLC0415
-
-    return resolve_cache_path(record.config.folder_name or _default_folder(record.namespace))
-
-
 def _spec(name: str) -> BackendSpec:
-    spec = registry.discover().get(name)
+    spec = registry.spec(name)
     if spec is None:
         from twat_cache.backends.functools import BACKEND  # noqa: PLC0415
 
@@ -117,6 +96,24 @@ def _check_ignore(func: Any, config: CacheConfig, params: Any) -> None:
             f"ignore: {unknown} not among the parameters of {display_name(func)} "
             f"({', '.join(params.names()) or 'none'})"
         )
+
+
+def _check_core_options(spec: BackendSpec, config: CacheConfig) -> None:
+    """Run the chosen backend's checks of the core options it reads.
+
+    A malformed server URL is the caller's error: said at decoration, never a silent fall
+    back to another store at the first call.
+    """
+    for name, check in spec.options.items():
+        value = getattr(config, name, None) if name in OPTIONS else None
+        if value is None:
+            continue
+        try:
+            check(value)
+        except ConfigurationError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"{name}: {exc}") from None
 
 
 def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | None = None) -> Any:
@@ -141,10 +138,16 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
     namespace = function_namespace(func)
     if config.check_code:
         namespace = f"{namespace}@{code_fingerprint(func)}"
-    choice = chains.choose(
-        decorator, config, registry.installed(), is_async=is_async, leads=registry.leads()
-    )
+    chain = chains.chain_name(decorator, config, is_async=is_async)
+    quick = registry.lead_choice(chain, config.policy, config.preferred_engine)
+    if quick is not None:  # the chain's lead: no other plugin's spec needs loading
+        choice = chains.Choice(backend=quick[0], kind=quick[1], config=config)
+    else:
+        choice = chains.choose(
+            decorator, config, registry.installed(), is_async=is_async, leads=registry.leads()
+        )
     spec = _spec(choice.backend)
+    _check_core_options(spec, config)
     if not spec.persistent:
         for option in ("front", "max_bytes"):
             if getattr(config, option) is not None and choice.kind == "async":
@@ -156,32 +159,51 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
         from twat_cache.envelope import check_encryption  # noqa: PLC0415
 
         check_encryption()
+    config = choice.config
+    if config.kind != choice.kind:
+        config = config.replace(kind=choice.kind)
     record = CacheRecord(
         name=display_name(func),
         namespace=namespace,
         decorator=decorator,
         backend=choice.backend,
         kind=choice.kind,
-        config=choice.config.replace(kind=choice.kind),
+        config=config,
+        folder=folder_for(config.folder_name, namespace) if spec.folders else None,
         is_async=is_async,
         is_method=_in_class_body(func) if method is None else method,
     )
-    record = record.replace(folder=folder_for(record, spec))
-    report_choice(record, choice.warnings)
+    if choice.warnings:
+        notice_choice(decorator, choice.warnings)
     state = CacheState(record)
-    stats.register(state, func)
-    state.record = record.replace(name=state.name)
+    if stats.register(state, func) != record.name:
+        state.record = record.replace(name=state.name)
     if is_async:
-        from twat_cache.async_wrapper import build_async  # noqa: PLC0415  (imports asyncio)
-
         return build_async(func, state, params)
-    from twat_cache.wrapper import build  # noqa: PLC0415
-
     return build(func, state, params)
 
 
+#: Configs of option sets seen before: a program decorates many functions alike, and
+#: checking 23 options costs more than all the rest of a decoration.
+_configs: dict[tuple[tuple[str, Any], ...], CacheConfig] = {}
+
+
+def _config(options: dict[str, Any]) -> CacheConfig:
+    """The validated config of `options`, made once per distinct (hashable) option set."""
+    try:
+        key = tuple(sorted(options.items()))
+        config = _configs.get(key)
+    except TypeError:  # an unhashable option value (ignore=[...]): checked every time
+        return CacheConfig(**options)
+    if config is None:
+        config = CacheConfig(**options)
+        if len(_configs) < 256:
+            _configs[key] = config
+    return config
+
+
 def _apply(decorator: str, func: Any, options: dict[str, Any]) -> Any:
-    config = CacheConfig(**options)
+    config = _config(options)
     if func is not None:
         return _decorate(decorator, func, config)
     return lambda f: _decorate(decorator, f, config)
@@ -236,9 +258,11 @@ def bcache(
 
     Entries persist across processes in `folder_name` (a name under the cache root or an
     absolute path; default: a folder named after the function). `maxsize` counts entries,
-    `ttl` is seconds; `sql_backend=False` (alias `use_sql`) selects a directory archive.
-    Keyword options: `policy`, `typed`, `encrypt`, `check_code`, `secure`, `ignore`, `key`,
-    `cache_if`, `stale`, `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
+    `ttl` is seconds; `sql_backend=False` (alias `use_sql`; both given and different is a
+    `ValueError`) selects a directory archive. Keyword options: `policy`, `typed`, `encrypt`,
+    `check_code`, `secure` (False: files and folders follow the umask, for a cache a team
+    shares), `preferred_engine` (alias `backend`), `ignore`, `key`, `cache_if`, `stale`,
+    `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
     """
     if _is_target(folder_name):
         return _apply("bcache", folder_name, {"kind": "disk"})
@@ -277,7 +301,8 @@ def fcache(
 
     Results are files in `folder_name`; `compress` is True or a zlib level (0-9). Keyword
     options: `mmap_mode` (load large arrays memory-mapped), `policy`, `typed`, `encrypt`,
-    `check_code` (drop entries when the function's code changes), `secure`, `ignore`, `key`,
+    `check_code` (drop entries when the function's code changes), `secure` (False: files and
+    folders follow the umask), `preferred_engine` (alias `backend`), `ignore`, `key`,
     `cache_if`, `stale`, `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
     """
     if _is_target(folder_name):
@@ -353,9 +378,9 @@ def ucache(
     """
     if _is_target(folder_name):
         return _apply("ucache", folder_name, {"kind": "memory"})
-    if "backend" in options and preferred_engine is None:
-        preferred_engine = options.pop("backend")
-    persistent = folder_name is not None or _names_persistent(preferred_engine)
+    # `backend` (the plan's name) stays in the options: CacheConfig checks it under that name.
+    engine = preferred_engine if preferred_engine is not None else options.get("backend")
+    persistent = folder_name is not None or _names_persistent(engine)
     return _apply(
         "ucache",
         None,
@@ -375,5 +400,5 @@ def _names_persistent(engine: str | None) -> bool:
     """True when `engine` names an installed persistent backend (its options are allowed)."""
     if engine is None:
         return False
-    spec = registry.discover().get(engine)
+    spec = registry.spec(engine)
     return spec is not None and spec.persistent

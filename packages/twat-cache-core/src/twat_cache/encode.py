@@ -33,6 +33,8 @@ from __future__ import annotations
 import sys
 from collections import OrderedDict
 
+from twat_cache.tags import Tag
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
@@ -64,20 +66,8 @@ class UncacheableError(TypeError):
     """
 
 
-class _Tag:
-    """A marker in keys; compared by identity in memory, encoded on disk by its name."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<{self.name}>"
-
-
 #: Markers other modules put in keys (the call layout's keyword marker, say) are `Tag`s too.
-Tag = _Tag
+_Tag = Tag
 
 
 class _SetToken(frozenset):  # type: ignore[type-arg]

@@ -26,6 +26,7 @@ from typing import Any
 from twat_cache import registry
 from twat_cache._log import logger
 from twat_cache.config import CacheConfig
+from twat_cache.opening import open_store
 from twat_cache.paths import MARKER, TMP_PREFIX
 from twat_cache.record import CacheRecord
 
@@ -93,7 +94,7 @@ def opened_stores(
     backend = meta.get("backend")
     if not isinstance(backend, str):
         raise FolderError("the marker names no backend")
-    spec = registry.discover().get(backend)
+    spec = registry.spec(backend)
     if spec is None:
         raise FolderError(f"backend {backend!r} is not installed")
     if not registry.is_usable(spec):
@@ -129,7 +130,7 @@ def opened_stores(
                 folder=folder,
             )
             try:
-                stores.append((namespace, registry.open_store(spec, config, context)))
+                stores.append((namespace, open_store(spec, config, context)))
             except Exception as exc:
                 raise FolderError(
                     f"cannot open the {backend} store of {namespace}: {type(exc).__name__}: {exc}"
@@ -192,12 +193,12 @@ def remove_owned(folder: str | os.PathLike[str], names: Iterable[str]) -> int:
     for name in names:
         parts = check_name(name)
         if parts is None:
-            logger.warning("twat_cache: not removing %r from %s: not a safe name", name, base)
+            logger.warning("not removing %r from %s: not a safe name", name, base)
             continue
         try:
             done = _remove_fd(base, parts) if _FD_WALK else _remove_paths(base, parts)
         except OSError as exc:
-            logger.warning("twat_cache: could not remove %s from %s: %s", name, base, exc)
+            logger.warning("could not remove %s from %s: %s", name, base, exc)
             continue
         removed += done
     return removed
@@ -222,7 +223,7 @@ def remove_temp_files(folder: str | os.PathLike[str]) -> int:
         except FileNotFoundError:
             continue
         except OSError as exc:
-            logger.warning("twat_cache: could not remove %s: %s", path, exc)
+            logger.warning("could not remove %s: %s", path, exc)
     return removed
 
 

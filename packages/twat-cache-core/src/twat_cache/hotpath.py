@@ -12,9 +12,11 @@ function's defaults) and the names the code reads live in the wrapper's own glob
 decorating costs no code generation, and switching caching off (`disabled()`) or reopening a
 store after `fork()` is a change of those names, not of the code.
 
-The generated source is kept with its code: the wrapper's globals carry a `__loader__` whose
-`get_source` returns it, so `linecache` (and so every traceback, and `inspect.getsource`)
-shows the lines of the hit path, as attrs does for its generated methods.
+The generated source is kept with its code, as attrs does for its generated methods: it is
+registered in `linecache` when that is loaded (for `inspect.getsource`), and the wrapper's
+globals carry a `__loader__` whose `get_source` returns it, so every traceback shows the lines
+of the hit path even when `linecache` is imported only later (importing it for the first call
+would cost more than the call).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import builtins
 import functools
 import itertools
+import sys
 from keyword import iskeyword
 
 from twat_cache.binding import KW, TYPES
@@ -104,27 +107,35 @@ class HotCode:
     def install(self, function: Callable[..., Any], namespace: dict[str, Any]) -> None:
         """Give `function` (a stub over `namespace`) this code and its defaults."""
         namespace["__loader__"].source = self.source
+        lines = sys.modules.get("linecache")
+        if lines is not None:  # loaded already (inspect, traceback): register, as attrs does
+            filename = self.code.co_filename
+            text = self.source.splitlines(keepends=True)
+            lines.cache[filename] = (len(self.source), None, text, filename)
         target: Any = function
         target.__code__ = self.code
         target.__defaults__ = self.defaults
         target.__kwdefaults__ = self.kwdefaults
 
 
-def _lookup_lines(mapping: bool) -> list[str]:
-    """The lines after `_tc_key` is made, for a `mapping` subscript or a `get` call.
+def _lookup_lines(mapping: bool, key: str) -> list[str]:
+    """The lookup of key expression `key` in a `mapping` subscript or a `get` call.
 
-    A hit returns; anything else falls through with `_tc_value` set to MISS, _tc_UNHASHABLE
-    or _tc_FAILED.
+    A hit counts itself and returns; anything else falls through with `_tc_value` set to
+    MISS, _tc_UNHASHABLE or _tc_FAILED. The key is built inside the subscript (no local to
+    store and load on a hit) and built again for the slow path only on a miss. A hit ticks
+    the counter with the builtin `next` on an `itertools.count`: one C call no other thread
+    can interleave (`hits += 1` can lose ticks), cheaper than the count's own `__next__`.
     """
     lines = ["    try:"]
     if mapping:  # subscript: no argument parsing; KeyError is a miss
         lines += [
-            "        _tc_value = _tc_map[_tc_key]",
+            f"        _tc_value = _tc_map[{key}]",
             "    except KeyError:",
             "        _tc_value = _tc_MISS",
         ]
     else:
-        lines += ["        _tc_value = _tc_get(_tc_key, _tc_MISS)"]
+        lines += [f"        _tc_value = _tc_get({key}, _tc_MISS)"]
     lines += [
         "    except TypeError:",
         "        _tc_value = _tc_UNHASHABLE",
@@ -133,11 +144,11 @@ def _lookup_lines(mapping: bool) -> list[str]:
         "    else:",
     ]
     if mapping:
-        lines += ["        _tc_hit()", "        return _tc_value"]
+        lines += ["        next(_tc_hits)", "        return _tc_value"]
     else:
         lines += [
             "        if _tc_value is not _tc_MISS:",
-            "            _tc_hit()",
+            "            next(_tc_hits)",
             "            return _tc_value",
         ]
     return lines
@@ -198,21 +209,22 @@ def generate(
         call_kwargs.append(f"**{p.varkw}")
     args_expr = f"({', '.join(call_args)},)" if call_args else "()"
     kwargs_expr = f"{{{', '.join(call_kwargs)}}}" if call_kwargs else "_tc_NOKW"
-    make_key = f"_tc_key = ({', '.join(elements)},)" if elements else "_tc_key = ()"
+    key = f"({', '.join(elements)},)" if elements else "()"
     if keymaker.weak_self:  # an instance that cannot be referenced weakly: the slow path keys it
         head = [
             "    try:",
-            f"        {make_key}",
+            f"        _tc_key = {key}",
             "    except TypeError:",
             f"        return _tc_slow(None, {args_expr}, {kwargs_expr}, _tc_UNHASHABLE)",
         ]
+        key = "_tc_key"
     else:
-        head = [f"    {make_key}"]
+        head = []
     lines = [
         f"def _tc_wrapper({', '.join(signature)}):",
         *head,
-        *_lookup_lines(mapping),
-        f"    return _tc_slow(_tc_key, {args_expr}, {kwargs_expr}, _tc_value)",
+        *_lookup_lines(mapping, key),
+        f"    return _tc_slow({key}, {args_expr}, {kwargs_expr}, _tc_value)",
     ]
     source = "\n".join(lines) + "\n"
     module = _compiled(source, filename)

@@ -50,16 +50,31 @@ def _names(func: Any) -> tuple[str, str]:
     )
 
 
+#: Script path -> its resolved path, or "" when it is not a file (a script's functions are
+#: decorated by the dozen; resolving the path once saves a few system calls each).
+_resolved: dict[str, str] = {}
+
+
+def _script(path: object) -> str:
+    """The resolved path of the script `path` names, or "" when it names no file."""
+    if not isinstance(path, str):
+        return ""
+    found = _resolved.get(path)
+    if found is None:
+        # ipykernel compiles each cell under a per-process temporary name: not an identity.
+        ok = "ipykernel_" not in path and os.path.isfile(path)
+        found = _resolved[path] = os.path.realpath(path) if ok else ""
+    return found
+
+
 def _main_tag(func: Any) -> str:
     """What tells a `__main__` function from another program's: script path, else code."""
     code = getattr(func, "__code__", None)
-    candidates = [getattr(code, "co_filename", None)]
     main = sys.modules.get("__main__")
-    candidates.append(getattr(main, "__file__", None))
-    for path in candidates:
-        # ipykernel compiles each cell under a per-process temporary name: not an identity.
-        if isinstance(path, str) and "ipykernel_" not in path and os.path.isfile(path):
-            return os.path.realpath(path)
+    for path in (getattr(code, "co_filename", None), getattr(main, "__file__", None)):
+        found = _script(path)
+        if found:
+            return found
     if code is not None:
         from twat_cache.encode import code_digest  # noqa: PLC0415
 

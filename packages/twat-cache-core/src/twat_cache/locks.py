@@ -137,10 +137,11 @@ class _LockFile:
     held. Every field is guarded by `mutex`, which is never held while waiting.
     """
 
-    __slots__ = ("fd", "held", "mutex", "path")
+    __slots__ = ("fd", "held", "mutex", "path", "secure")
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, secure: bool = True) -> None:
         self.path = path
+        self.secure = secure
         self.fd: int | None = None
         self.held: dict[int, int] = {}
         self.mutex = threading.Lock()
@@ -159,7 +160,7 @@ class _LockFile:
             fd = self.fd
             if fd is None:
                 try:
-                    fd = self.fd = _open_lock_file(self.path)
+                    fd = self.fd = _open_lock_file(self.path, self.secure)
                 except OSError as exc:
                     return exc
             try:
@@ -196,7 +197,7 @@ class _LockFile:
             try:
                 _unlock(fd, LOCK_BASE + stripe)
             except OSError as exc:  # pragma: no cover  (closing below releases it anyway)
-                logger.debug("twat_cache: unlocking %s failed: %s", self.path, exc)
+                logger.debug("unlocking %s failed: %s", self.path, exc)
             self._close_if_idle()
 
     def _close_if_idle(self) -> None:
@@ -216,15 +217,19 @@ class _LockFile:
                 os.close(fd)  # the child's copy only: the parent's locks are its own
 
 
-def _open_lock_file(path: str) -> int:
-    """Open (creating 0o600, and its missing folders 0o700) the lock file at `path`."""
+def _open_lock_file(path: str, secure: bool = True) -> int:
+    """Open (creating 0o600, and its missing folders 0o700) the lock file at `path`.
+
+    With `secure=False` (a cache a team shares) what is created gets the umask's mode.
+    """
+    mode = _FILE_MODE if secure else 0o666
     try:
-        fd = os.open(path, _FLAGS, _FILE_MODE)
+        fd = os.open(path, _FLAGS, mode)
     except FileNotFoundError:
         from twat_cache.paths import private_dir  # noqa: PLC0415  (paths imports config)
 
-        private_dir(os.path.dirname(path))
-        fd = os.open(path, _FLAGS, _FILE_MODE)
+        private_dir(os.path.dirname(path), secure=secure)
+        fd = os.open(path, _FLAGS, mode)
     return fd
 
 
@@ -235,13 +240,15 @@ _pid: list[bytes] = []
 _chain: list[tuple[int, frozenset[int]]] = []
 
 
-def _lock_file(path: str) -> _LockFile:
+def _lock_file(path: str, secure: bool = True) -> _LockFile:
     """The one `_LockFile` of `path` in this process (two would release each other's locks)."""
     key = os.path.normcase(os.path.abspath(path))
     with _files_lock:
         file = _files.get(key)
         if file is None:
-            file = _files[key] = _LockFile(key)
+            file = _files[key] = _LockFile(key, secure)
+        elif not secure:
+            file.secure = False  # one user shares the cache: the file it creates follows the umask
         return file
 
 
@@ -340,7 +347,9 @@ class StripedLocks:
 
     `timeout` is how long `hold` waits for another process (seconds; default
     `$TWAT_CACHE_WAIT_TIMEOUT`, else 60); `name` names the store in the (at most one per
-    kind) warnings. Construction touches no file: the lock file is made on the first hold.
+    kind) warnings; `secure=False` (the cache's option) creates the lock file with the
+    umask's mode rather than 0o600. Construction touches no file: the lock file is made on
+    the first hold.
     Every process using one file must use the same `stripes` (stores pass the default), or
     they merely stop excluding each other.
     """
@@ -354,6 +363,7 @@ class StripedLocks:
         stripes: int = 1024,
         timeout: float | None = None,
         name: str | None = None,
+        secure: bool = True,
     ) -> None:
         if isinstance(stripes, bool) or not isinstance(stripes, int) or not 1 <= stripes <= 1 << 20:
             raise ValueError(f"stripes: expected an int from 1 to 1048576, got {stripes!r}")
@@ -361,7 +371,7 @@ class StripedLocks:
         self.stripes = stripes
         self.timeout = wait_timeout(timeout)
         self.name = name or self.path
-        self._file = _lock_file(self.path)
+        self._file = _lock_file(self.path, secure)
         self._warned: set[str] = set()
 
     def stripe(self, digest: str) -> int:
@@ -400,7 +410,7 @@ class StripedLocks:
         if isinstance(outcome, OSError):
             self._warn(
                 "open",
-                "twat_cache: %s: no cross-process lock (%s: %s); computing without it",
+                "%s: no cross-process lock (%s: %s); computing without it",
                 self.name,
                 type(outcome).__name__,
                 outcome,
@@ -413,8 +423,7 @@ class StripedLocks:
     def _give_up(self, waited: float) -> bool:
         self._warn(
             "timeout",
-            "twat_cache: %s: waited %.1f s for another process computing the same key; "
-            "computing it here too",
+            "%s: waited %.1f s for another process computing the same key; computing it here too",
             self.name,
             waited,
         )
@@ -501,7 +510,7 @@ class _FileLock:
             fd = _open_lock_file(self.path)
         except OSError as exc:
             self.mutex.release()
-            logger.debug("twat_cache: cannot lock %s: %s", self.path, exc)
+            logger.debug("cannot lock %s: %s", self.path, exc)
             return False
         delay = 0.001
         while True:
@@ -511,7 +520,7 @@ class _FileLock:
                 if not _busy(exc) or time.monotonic() >= deadline:
                     os.close(fd)
                     self.mutex.release()
-                    logger.debug("twat_cache: cannot lock %s: %s", self.path, exc)
+                    logger.debug("cannot lock %s: %s", self.path, exc)
                     return False
                 time.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)

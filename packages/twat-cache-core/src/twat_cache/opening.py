@@ -14,7 +14,7 @@ backend libraries. Opening:
 from __future__ import annotations
 
 from twat_cache import chains, registry
-from twat_cache._log import logger, notice_once
+from twat_cache._log import logger
 from twat_cache.encode import disk_digest, memory_key
 from twat_cache.store import Store
 from twat_cache.ttl import TTLStore
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from twat_cache.spec import BackendSpec
     from twat_cache.state import CacheState
 
-__all__ = ["Opened", "open_cache", "open_front", "report_choice"]
+__all__ = ["Opened", "open_cache", "open_front", "open_store"]
 
 
 class Opened:
@@ -57,6 +57,10 @@ class Opened:
             return memory_key(key)  # type: ignore[arg-type]
         return key
 
+    def canonical(self, key: Hashable) -> Hashable:
+        """The memory key of a key known not to hash (an unhashable argument)."""
+        return memory_key(key)  # type: ignore[arg-type]
+
     def store_key(self, key: Hashable) -> Hashable:
         """The key the store is indexed by (and single flight is keyed by)."""
         if self.namespace is not None:
@@ -79,14 +83,20 @@ class Opened:
         return self._salt
 
 
-def report_choice(record: CacheRecord, warnings: tuple[str, ...]) -> None:
-    """Log a choice's warnings: each message once per process (not once per function)."""
-    for warning in warnings:
-        notice_once(f"{record.decorator}: {warning}")
+def open_store(spec: BackendSpec, config: CacheConfig, record: CacheRecord) -> Store:
+    """Import `spec.opener` and open a store for one function; errors propagate to the caller."""
+    from importlib import import_module  # noqa: PLC0415
+
+    module_name, _, attr = spec.opener.partition(":")
+    opener = getattr(import_module(module_name), attr)
+    store = opener(config, record)
+    if not isinstance(store, Store):
+        raise TypeError(f"backend {spec.name!r} opened a {type(store).__name__}, not a Store")
+    return store
 
 
 def _spec(name: str) -> BackendSpec:
-    spec = registry.discover().get(name)
+    spec = registry.spec(name)
     if spec is None:  # functools is built in, even when entry points are unreadable
         from twat_cache.backends.functools import BACKEND  # noqa: PLC0415
 
@@ -100,25 +110,24 @@ def _open_store(spec: BackendSpec, record: CacheRecord) -> Store:
     if record.folder is not None:
         from twat_cache.paths import get_cache_path  # noqa: PLC0415
 
-        get_cache_path(record.folder)
+        folder = get_cache_path(record.folder, secure=config.secure)
     opened_config = config
     if config.stale is not None and config.ttl is not None:
         opened_config = config.replace(ttl=config.ttl + config.stale)
-    store = registry.open_store(spec, opened_config.replace(kind=record.kind), record)
-    if not isinstance(store, Store):
-        raise TypeError(f"backend {spec.name!r} opened a {type(store).__name__}, not a Store")
+    store = open_store(spec, opened_config.replace(kind=record.kind), record)
     if record.folder is not None:
         from twat_cache.paths import write_marker  # noqa: PLC0415
 
         # `owned`: the names the store created in the folder, the only ones clearing may
         # remove when the store cannot be reopened (nothing of the user's is ever touched).
         write_marker(
-            record.folder,
+            folder,
             spec.name,
             record.namespace,
             kind=record.kind,
             ttl=config.ttl,
             names=store.owned,
+            secure=config.secure,
         )
     if config.ttl is not None and (config.stale is not None or not store.handles_ttl):
         store = TTLStore(store, config.ttl, stale=config.stale or 0.0)
@@ -154,13 +163,14 @@ def open_cache(state: CacheState, *, is_async: bool) -> Opened:
             "(others may read or change them)",
             record.name,
         )
-    front = open_front(record.config) if record.folder is not None and spec.persistent else None
+    front = open_front(record.config) if spec.persistent else None
     return Opened(store, front, record.namespace if spec.persistent else None)
 
 
 def _rechoose(record: CacheRecord, failed: set[str], *, is_async: bool) -> CacheRecord:
     """The record with the next backend of its chain (logged like any choice)."""
-    from twat_cache.decorators import folder_for  # noqa: PLC0415
+    from twat_cache._log import notice_choice  # noqa: PLC0415
+    from twat_cache.paths import folder_for  # noqa: PLC0415
 
     choice = chains.choose(
         record.decorator,
@@ -170,9 +180,9 @@ def _rechoose(record: CacheRecord, failed: set[str], *, is_async: bool) -> Cache
         exclude=failed,
         leads=registry.leads(),
     )
-    report_choice(record, choice.warnings)
+    notice_choice(record.decorator, choice.warnings)
     spec = _spec(choice.backend)
-    folder = folder_for(record, spec)
+    folder = folder_for(choice.config.folder_name, record.namespace) if spec.folders else None
     return record.replace(
         backend=choice.backend, kind=choice.kind, config=choice.config, folder=folder
     )
@@ -192,7 +202,7 @@ def open_front(config: CacheConfig) -> Store | None:
     from twat_cache.record import CacheRecord  # noqa: PLC0415
 
     record = CacheRecord(name="front", namespace="front", decorator="mcache", config=front_config)
-    store = registry.open_store(spec, choice.config, record)
+    store = open_store(spec, choice.config, record)
     if not store.handles_ttl:
         store = TTLStore(store, config.front_ttl)
     return store

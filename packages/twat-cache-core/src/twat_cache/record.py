@@ -9,12 +9,12 @@ and what kind of callable it is. Stores receive it when they are opened
 
 from __future__ import annotations
 
+import os
+
 from twat_cache._frozen import Frozen
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from twat_cache.config import CacheConfig
 
 __all__ = ["CacheRecord"]
@@ -27,8 +27,9 @@ class CacheRecord(Frozen):
     and in messages; `namespace`: identity in persistent keys (`module:qualname`, plus a code
     fingerprint with `check_code`); `decorator`: mcache, bcache, fcache, acache or ucache;
     `backend`/`kind`: the chosen backend and the kind its store is opened as; `config`: the
-    validated options (after selection: the policy may have moved); `folder`: the cache folder
-    of a persistent backend (None in memory); `is_async`: a coroutine function; `is_method`:
+    validated options (after selection: the policy may have moved); `folder`: the path (a
+    str) of the cache folder of a persistent backend (None in memory); `is_async`: a
+    coroutine function; `is_method`:
     defined in a class body (its first argument is the instance).
     """
 
@@ -50,7 +51,7 @@ class CacheRecord(Frozen):
     backend: str
     kind: str
     config: CacheConfig
-    folder: Path | None
+    folder: str | None
     is_async: bool
     is_method: bool
 
@@ -62,7 +63,7 @@ class CacheRecord(Frozen):
         backend: str = "functools",
         kind: str = "memory",
         config: CacheConfig | None = None,
-        folder: Path | None = None,
+        folder: str | os.PathLike[str] | None = None,
         is_async: bool = False,
         is_method: bool = False,
     ) -> None:
@@ -77,7 +78,7 @@ class CacheRecord(Frozen):
             backend=backend,
             kind=kind,
             config=config,
-            folder=folder,
+            folder=None if folder is None else os.fspath(folder),
             is_async=is_async,
             is_method=is_method,
         )

@@ -21,19 +21,13 @@ import threading
 
 from twat_cache._log import logger
 from twat_cache.errors import TwatCacheError
-from twat_cache.record import CacheRecord
 from twat_cache.spec import BackendSpec
-
-#: The older name of what a store is opened with (`CacheRecord`).
-StoreContext = CacheRecord
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from typing import Any
 
-    from twat_cache.config import CacheConfig
-    from twat_cache.store import Store
 
 GROUP = "twat_cache.backends"
 FAMILY = "twat_cache.family"
@@ -43,15 +37,15 @@ __all__ = [
     "GROUP",
     "EngineNotAvailableError",
     "Registry",
-    "StoreContext",
     "discover",
     "family",
     "install_hint",
     "installed",
     "is_usable",
+    "lead_choice",
     "leads",
-    "open_store",
     "require",
+    "spec",
 ]
 
 
@@ -144,44 +138,80 @@ def scan_entry_points(path: list[str] | None = None) -> dict[str, list[Entry]]:
 
 
 class Registry:
-    """The backends of this process: specs loaded from entry points once, on first use."""
+    """The backends of this process: entry points read once, specs loaded when needed.
+
+    `entries()` (names and where their specs live) costs one scan of the installed
+    distributions; a spec's module is imported the first time it is needed (`spec(name)`),
+    and all of them by `discover()`. Decorating a function usually needs one spec: the one
+    its chain leads with (`lead_choice`).
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._entries: dict[str, tuple[str, str]] | None = None
+        self._loaded: dict[str, BackendSpec | None] = {}
         self._specs: dict[str, BackendSpec] | None = None
         self._family: dict[str, str] = {}
         self._leads: dict[str, str] = {}
         self._usable: dict[str, bool] = {}
+        self._installed: dict[str, BackendSpec] | None = None
+
+    def entries(self, *, refresh: bool = False) -> dict[str, tuple[str, str]]:
+        """{name: ("module:attr", distribution)} of the installed plugins (nothing imported)."""
+        with self._lock:
+            if self._entries is not None and not refresh:
+                return self._entries
+            found = scan_entry_points()
+            family: dict[str, str] = {}
+            leads: dict[str, str] = {}
+            for name, value, _distribution in found[FAMILY]:
+                family.setdefault(name, _plugin_distribution(value))
+                _, _, extras = value.partition("[")
+                for chain_name in extras.rstrip("]").split(","):
+                    if chain_name.strip():
+                        leads.setdefault(chain_name.strip(), name)
+            entries: dict[str, tuple[str, str]] = {}
+            for name, value, distribution in found[GROUP]:
+                entries.setdefault(name, (value, distribution))
+            self._family, self._leads, self._entries = family, leads, entries
+            self._loaded = {}
+            self._specs = None
+            self._usable.clear()
+            self._installed = None
+            return entries
+
+    def spec(self, name: str) -> BackendSpec | None:
+        """The spec of installed plugin `name` (its module imported now), or None."""
+        loaded = self._loaded
+        if name in loaded:
+            return loaded[name]
+        entry = self.entries().get(name)
+        with self._lock:
+            if name not in self._loaded:
+                self._loaded[name] = None if entry is None else _load(name, *entry)
+            return self._loaded[name]
 
     def discover(self, *, refresh: bool = False) -> dict[str, BackendSpec]:
         """{name: spec} of every installed plugin whose spec loads (first entry of a name wins)."""
         with self._lock:
-            if self._specs is not None and not refresh:
-                return self._specs
-            found = scan_entry_points()
-            self._family = {}
-            self._leads = {}
-            for name, value, _distribution in found[FAMILY]:
-                self._family.setdefault(name, _plugin_distribution(value))
-                _, _, extras = value.partition("[")
-                for chain_name in extras.rstrip("]").split(","):
-                    if chain_name.strip():
-                        self._leads.setdefault(chain_name.strip(), name)
-            specs: dict[str, BackendSpec] = {}
-            for name, value, distribution in found[GROUP]:
-                if name in specs:
-                    continue
-                spec = _load(name, value, distribution)
-                if spec is not None:
-                    specs[name] = spec
-            self._specs = specs
-            self._usable.clear()
+            entries = self.entries(refresh=refresh)
+            specs = self._specs
+            if specs is None:
+                specs = {}
+                for name in entries:
+                    spec = self.spec(name)
+                    if spec is not None:
+                        specs[name] = spec
+                self._specs = specs
             return specs
 
     def family(self) -> dict[str, str]:
-        """{backend name: distribution} of this project's plugins, installed or not."""
-        self.discover()
-        return dict(self._family)
+        """{backend name: distribution} of this project's plugins, installed or not.
+
+        The dict is shared: do not change it.
+        """
+        self.entries()
+        return self._family
 
     def leads(self) -> dict[str, str]:
         """{chain: backend} the chains of this project prefer, installed or not.
@@ -190,8 +220,34 @@ class Registry:
         `twat_cache.family` whose extras name the chains it leads, e.g.
         `diskcache = "twat_cache_diskcache:BACKEND [bcache]"`.
         """
-        self.discover()
-        return dict(self._leads)
+        self.entries()
+        return self._leads
+
+    def lead_choice(self, chain: str, policy: str, engine: str | None) -> tuple[str, str] | None:
+        """(backend, kind) when `chain`'s lead settles the choice without the other specs.
+
+        That is when nothing but this project's family is installed (a third-party plugin
+        may rank higher), no other backend is asked for by name (`engine`), and the lead is
+        installed,
+        usable and honours the policy: the lead ranks first among the family's specs by
+        construction (a test holds the specs to it). None: the caller walks the whole chain.
+        """
+        entries = self.entries()
+        lead = self._leads.get(chain)
+        if lead is None or lead not in entries:
+            return None
+        if engine is not None and engine != lead:
+            return None
+        family = self._family
+        for name, (_value, distribution) in entries.items():
+            if name not in family and distribution != _CORE:
+                return None
+        spec = self.spec(lead)
+        if spec is None or chain not in spec.ranks or not spec.honours(policy):
+            return None
+        if not self.is_usable(spec):
+            return None
+        return spec.name, spec.ranks[chain][0]
 
     def is_usable(self, spec: BackendSpec) -> bool:
         """True when every library `spec` requires can be imported (found without importing)."""
@@ -203,7 +259,17 @@ class Registry:
 
     def installed(self) -> dict[str, BackendSpec]:
         """The discovered backends whose libraries are present, in discovery order."""
-        return {name: s for name, s in self.discover().items() if self.is_usable(s)}
+        installed = self._installed
+        if installed is None:
+            specs = self.discover()
+            installed = {name: s for name, s in specs.items() if self.is_usable(s)}
+            if self._specs is specs:  # not refreshed meanwhile
+                self._installed = installed
+        return installed
+
+
+#: The core's own distribution (its built-in backend is registered like a plugin).
+_CORE = "twat-cache-core"
 
 
 def _load(name: str, value: str, distribution: str) -> BackendSpec | None:
@@ -285,13 +351,33 @@ def is_usable(spec: BackendSpec) -> bool:
 
 
 def known_names() -> list[str]:
-    """Backend names `preferred_engine` accepts: installed plugins and this project's family."""
-    return sorted(set(discover()) | set(family()))
+    """Backend names `preferred_engine` accepts: installed plugins and this project's family.
+
+    From the entry points alone: no plugin's module is imported to know its name.
+    """
+    entries, family_ = _registry.entries(), family()
+    cached = _known.get(id(entries))
+    if cached is None or cached[0] is not entries:
+        cached = _known[id(entries)] = (entries, sorted(set(entries) | set(family_)))
+    return cached[1]
+
+
+_known: dict[int, tuple[dict[str, tuple[str, str]], list[str]]] = {}
+
+
+def spec(name: str) -> BackendSpec | None:
+    """The spec of installed plugin `name` (imported on first use), or None."""
+    return _registry.spec(name)
+
+
+def lead_choice(chain: str, policy: str, engine: str | None) -> tuple[str, str] | None:
+    """(backend, kind) when `chain`'s lead settles the choice (see `Registry.lead_choice`)."""
+    return _registry.lead_choice(chain, policy, engine)
 
 
 def require(name: str) -> BackendSpec:
     """The spec of installed, usable backend `name`; `EngineNotAvailableError` otherwise."""
-    spec = discover().get(name)
+    spec = _registry.spec(name)
     if spec is None:
         hint = install_hint(name)
         raise EngineNotAvailableError(
@@ -306,22 +392,18 @@ def require(name: str) -> BackendSpec:
 
 
 def install_hint(name: str) -> str:
-    """How to install backend `name` (`pip install 'twat-cache[<extra>]'`), or ''."""
-    spec = discover().get(name)
-    extra = spec.extra if spec is not None else (name if name in family() else "")
+    """How to install backend `name` (`pip install 'twat-cache[<extra>]'`), or ''.
+
+    '' for a backend built into the core (functools: nothing to install) and for a name that
+    is neither installed nor one of this project's plugins.
+    """
+    found = _registry.spec(name)
+    if found is not None and found.opener.startswith("twat_cache."):
+        return ""  # built in
+    extra = found.extra if found is not None else (name if name in family() else "")
     return f"pip install 'twat-cache[{extra}]'" if extra else ""
 
 
 def iter_specs() -> Iterator[BackendSpec]:
     """Every installed spec, usable or not."""
     yield from discover().values()
-
-
-def open_store(spec: BackendSpec, config: CacheConfig, record: CacheRecord) -> Store:
-    """Import `spec.opener` and open a store for one function; errors propagate to the caller."""
-    from importlib import import_module  # noqa: PLC0415
-
-    module_name, _, attr = spec.opener.partition(":")
-    opener = getattr(import_module(module_name), attr)
-    store: Store = opener(config, record)
-    return store

@@ -220,7 +220,7 @@ def _make_key(folder: str, path: str, problem: str | None) -> bytes:
                 raise OSError(f"the new key file {problem_now or 'vanished'}")
     except OSError as exc:
         logger.warning(
-            "twat_cache: cannot create the secret key file %s (%s: %s); using a key for this "
+            "cannot create the secret key file %s (%s: %s); using a key for this "
             "process only: entries it stores are misses for other processes",
             path,
             type(exc).__name__,
@@ -229,7 +229,7 @@ def _make_key(folder: str, path: str, problem: str | None) -> bytes:
         return secrets.token_bytes(KEY_SIZE)
     if problem is not None:
         logger.warning(
-            "twat_cache: the secret key file %s %s; replaced it with a new key (entries "
+            "the secret key file %s %s; replaced it with a new key (entries "
             "sealed with the old key are misses from now on)",
             path,
             problem,

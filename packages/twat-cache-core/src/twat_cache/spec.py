@@ -39,12 +39,13 @@ class BackendSpec(Frozen):
     policies it honours. `persistent`: entries survive the process (the store gets a folder,
     the secret and digest keys). `ranks`: {chain: (kind, rank)}, its place in each chain of
     `CHAINS` it joins (higher first; the kind its store is opened as there). `options`:
-    {name: check} for options of its own beyond the core's; each check returns the normalized
-    value or raises `ValueError`. `opener`: "module:function", called as
-    `opener(config, record)` to open a store. `requires`: import names of the libraries it
-    needs (checked without importing them). `extra`: the `twat-cache[...]` extra that
-    installs it (default: its name). `folders`: its stores keep files in a cache folder
-    (default: when persistent; a network store has none).
+    {name: check} for options of its own beyond the core's, or for a core option whose value
+    it reads (a server URL): each check returns the normalized value or raises `ValueError`,
+    and a core option's check runs when a function is decorated with this backend chosen.
+    `opener`: "module:function", called as `opener(config, record)` to open a store.
+    `requires`: import names of the libraries it needs (checked without importing them).
+    `extra`: the `twat-cache[...]` extra that installs it (default: its name). `folders`: its
+    stores keep files in a cache folder (default: when persistent; a network store has none).
     """
 
     __slots__ = (

@@ -44,15 +44,16 @@ else:  # the same tuple without importing typing (as functools does for its _Cac
 class Counter:
     """A counter that is exact under threads: `tick()` is one C call."""
 
-    __slots__ = ("_base", "_count", "tick")
+    __slots__ = ("_base", "count", "tick")
 
     def __init__(self) -> None:
-        self._count = itertools.count()
-        self.tick: Callable[[], int] = self._count.__next__
+        #: The underlying `itertools.count`: the generated hit path calls `next()` on it.
+        self.count = itertools.count()
+        self.tick: Callable[[], int] = self.count.__next__
         self._base = 0
 
     def _read(self) -> int:
-        return int(repr(self._count)[6:-1])  # "count(N)": the next value, i.e. the ticks so far
+        return int(repr(self.count)[6:-1])  # "count(N)": the next value, i.e. the ticks so far
 
     def value(self) -> int:
         """The ticks since the last reset."""

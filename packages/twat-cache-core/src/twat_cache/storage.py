@@ -4,17 +4,11 @@ The envelope lives in `twat_cache.envelope` (`seal(value, secret=..., context=..
 returning `(value, deadline)`) and the secret in `twat_cache.secret`. This module keeps the
 older import path and call shape working for existing plugins and examples: `seal(value,
 context=...)` and `unseal(blob, context=...) -> value`, with the process's secret
-(`load_secret()`) unless one is passed. It also holds `atomic_write`: a private temporary file,
-flushed, fsynced and renamed into place, so a writer killed half-way never leaves half a file
-under the real name.
+(`load_secret()`) unless one is passed. `atomic_write` (in `paths`) is re-exported here for
+the same reason.
 """
 
 from __future__ import annotations
-
-import os
-import sys
-import tempfile
-from contextlib import suppress
 
 from twat_cache import envelope
 from twat_cache.envelope import (
@@ -23,12 +17,11 @@ from twat_cache.envelope import (
     ForeignEntry,
     check_encryption,
 )
-from twat_cache.paths import FILE_MODE, TMP_PREFIX
+from twat_cache.paths import atomic_write
 from twat_cache.secret import Secret, load_secret
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from pathlib import Path
     from typing import Any
 
 __all__ = [
@@ -68,29 +61,3 @@ def unseal(
     """`envelope.unseal`, returning the value only (the deadline is dropped)."""
     secret = load_secret() if secret is None else secret
     return envelope.unseal(blob, secret=secret, context=context)[0]
-
-
-def atomic_write(path: Path | str, data: bytes, *, overwrite: bool = True) -> None:
-    """Write `data` to `path` through a private temp file + fsync + rename (mode 0o600).
-
-    The temporary file is named `.twat_cache.tmp-*` in the same folder, so a killed writer's
-    leftover is recognisably twat-cache's (clearing removes it). With `overwrite=False` an
-    existing `path` is left alone and `FileExistsError` is raised.
-    """
-    fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=os.path.dirname(os.fspath(path)) or ".")
-    try:
-        if sys.platform != "win32":
-            os.fchmod(fd, FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)  # fails if path exists: no clobbering a concurrent writer
-            os.unlink(tmp)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise

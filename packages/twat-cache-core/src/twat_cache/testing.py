@@ -23,6 +23,7 @@ from typing import Any
 from twat_cache import clock, registry
 from twat_cache.config import CacheConfig
 from twat_cache.encode import disk_digest
+from twat_cache.opening import open_store
 from twat_cache.record import CacheRecord
 from twat_cache.spec import BackendSpec
 from twat_cache.store import MISS, AsyncStore, Store
@@ -85,7 +86,7 @@ class StoreContract:
         """The backend's spec, from the installed entry points (skips when absent)."""
         import pytest  # noqa: PLC0415
 
-        spec = registry.discover().get(self.backend)
+        spec = registry.spec(self.backend)
         if spec is None or not registry.is_usable(spec):
             pytest.skip(f"backend {self.backend!r} is not installed")
         return spec
@@ -118,7 +119,7 @@ class StoreContract:
             config=config,
             folder=folder,
         )
-        store = registry.open_store(spec, config, record)
+        store = open_store(spec, config, record)
         self._stores.append(store)
         return store
 

@@ -13,13 +13,10 @@ import functools
 import threading
 import time
 import weakref
-from contextlib import suppress
 
 from twat_cache import hotpath, switch
 from twat_cache.binding import BadCall, KeyMaker, Params
-from twat_cache.encode import UncacheableError
 from twat_cache.flights import Flights, default_wait_timeout, reset_after_fork
-from twat_cache.opening import Opened, open_cache
 from twat_cache.state import COMPUTE_HOOKS
 from twat_cache.store import MISS
 
@@ -28,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Hashable
     from typing import Any
 
+    from twat_cache.opening import Opened
     from twat_cache.state import CacheState
     from twat_cache.store import Store
 
@@ -77,7 +75,7 @@ class Engine:
         )
         self.key_fn = config.key
         self.cache_if = config.cache_if
-        self.timeout = config.wait_timeout or default_wait_timeout()
+        self._timeout = config.wait_timeout
         self.opened: Opened | None = None
         self._open_lock = threading.RLock()
         # memory caches of methods: the keys of each live instance, dropped when it dies
@@ -86,6 +84,11 @@ class Engine:
         self._refreshing: set[Hashable] = set()
         self._refreshing_lock = threading.Lock()
         reset_after_fork(self)
+
+    @property
+    def timeout(self) -> float:
+        """Seconds a call waits for another's computation (`wait_timeout=`, else the default)."""
+        return self._timeout or default_wait_timeout()
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -96,6 +99,9 @@ class Engine:
             with self._open_lock:
                 opened = self.opened
                 if opened is None:
+                    # The store's machinery loads with the first call, not with the decoration.
+                    from twat_cache.opening import open_cache  # noqa: PLC0415
+
                     opened = open_cache(self.state, is_async=is_async)
                     self.state.store = opened.store
                     self.state.front = opened.front
@@ -190,9 +196,12 @@ class Engine:
         """Put a value into the front tier (best effort)."""
         opened = self.opened
         if opened is not None and opened.front is not None:
-            # best effort: a value the front cannot hold is still in the store
-            with suppress(Exception):
+            # A value the front cannot hold is still in the store. (contextlib is not imported
+            # by decorating, and this is the only place that would want it.)
+            try:  # noqa: SIM105
                 opened.front.set(opened.memory_key(key), value)
+            except Exception:
+                pass
 
     def read(self, skey: Hashable) -> Any:
         """A store read off the hot path (fresh values only): errors are a miss, logged once."""
@@ -238,7 +247,7 @@ class Engine:
         """Drop one call's entry (front included); True if the store had one."""
         try:
             key, skey = self.keys(args, kwargs)
-        except (TypeError, UncacheableError):
+        except (TypeError, uncacheable_error()):
             return False
         opened = self.open()
         if opened.front is not None:
@@ -260,6 +269,13 @@ class Engine:
 
     def rewire(self) -> None:
         """Read the store's hit-path callables again (after a fork)."""
+
+
+def uncacheable_error() -> type[Exception]:
+    """`encode.UncacheableError` (loaded with the store, at the first call)."""
+    from twat_cache.encode import UncacheableError  # noqa: PLC0415
+
+    return UncacheableError
 
 
 def _forget_instance(engine_ref: weakref.ref[Engine], ref: Any) -> None:
@@ -313,7 +329,7 @@ class SyncEngine(Engine):
             _tc_MISS=MISS,
             _tc_UNHASHABLE=UNHASHABLE,
             _tc_FAILED=FAILED,
-            _tc_hit=self.state.hits.tick,
+            _tc_hits=self.state.hits.count,
             _tc_slow=self.slow,
             _tc_IGNORE=self.keymaker.ignore,
             _tc_ref=weakref.ref,
@@ -421,8 +437,18 @@ class SyncEngine(Engine):
         if key is None:  # the hit path could not build it (an instance without weak refs)
             key = self.call_key(args, kwargs)
         try:
-            skey = opened.store_key(key)
-        except UncacheableError as exc:
+            if why is UNHASHABLE and not opened.persistent:
+                # A memory store and an unhashable argument: its canonical key, at once (the
+                # common case, e.g. a list or an array argument, is a hit on that key).
+                skey = opened.canonical(key)
+                value = _read_quietly(opened.store, skey)
+                if value is not MISS:
+                    next(self.state.hits.count)
+                    return value
+                why = MISS
+            else:
+                skey = opened.store_key(key)
+        except uncacheable_error() as exc:
             self.state.uncacheable(exc)
             return self.func(*args, **kwargs)
         if why is not MISS:

@@ -83,7 +83,7 @@ from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
 from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks
 from twat_cache.paths import FILE_MODE, private_dir
-from twat_cache.record import CacheRecord as StoreContext
+from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import Store
 
@@ -304,9 +304,9 @@ class DiskcacheStore(Store):
     digest_keys = True
     handles_ttl = True
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord) -> None:
         if ctx.folder is None:
-            raise ValueError("diskcache: the store needs a folder (StoreContext.folder is None)")
+            raise ValueError("diskcache: the store needs a folder (the record's folder is None)")
         self.namespace = ctx.namespace
         self.name = ctx.name
         self.ttl = config.ttl
@@ -368,12 +368,10 @@ class DiskcacheStore(Store):
         try:
             value, deadline = unseal(blob, secret=secret, context=digest.encode())
         except ForeignEntry as exc:  # another secret's entry: not ours to delete
-            self._once("foreign", "twat_cache: %s: ignoring a cache entry (%s)", self.name, exc)
+            self._once("foreign", "%s: ignoring a cache entry (%s)", self.name, exc)
             return default
         except CorruptEntry as exc:
-            self._once(
-                "corrupt", "twat_cache: %s: dropping a corrupt cache entry (%s)", self.name, exc
-            )
+            self._once("corrupt", "%s: dropping a corrupt cache entry (%s)", self.name, exc)
             with contextlib.suppress(Exception):  # a read-only folder: a miss all the same
                 self.native.delete(_db_key(digest), retry=True)
             return default
@@ -430,7 +428,7 @@ class DiskcacheStore(Store):
             try:
                 self._keep_bounds(db_key)
             except (sqlite3.Error, OSError) as exc:  # the entry is stored; evicting failed
-                self._once("bounds", "twat_cache: %s: could not evict entries (%s)", self.name, exc)
+                self._once("bounds", "%s: could not evict entries (%s)", self.name, exc)
 
     def _write(self, db_key: bytes | str, blob: bytes) -> None:
         """`Cache.set`, optimistic: one INSERT when the key is new (after a miss, it is).
@@ -730,7 +728,7 @@ def _clear_cache(cache: diskcache.Cache, directory: Path, name: str) -> bool:
         problem = exc
     _end_transaction(cache)
     logger.warning(
-        "twat_cache: %s: could not delete the entries in %s (%s); removing its database",
+        "%s: could not delete the entries in %s (%s); removing its database",
         name,
         directory,
         problem,
@@ -849,6 +847,6 @@ def _remove_empty_folders(directory: Path) -> None:
             os.rmdir(path)
 
 
-def open_store(config: CacheConfig, context: StoreContext) -> DiskcacheStore:
+def open_store(config: CacheConfig, context: CacheRecord) -> DiskcacheStore:
     """Open the diskcache store for one function."""
     return DiskcacheStore(config, context)

@@ -76,7 +76,7 @@ from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
 from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks, file_lock
 from twat_cache.paths import FILE_MODE, FOLDER_MODE, private_dir
-from twat_cache.record import CacheRecord as StoreContext
+from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import Store
 
@@ -187,7 +187,7 @@ class _KleptoStore(Store):
     native: Any
     owned: tuple[str, ...]
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext, lock_file: Path) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord, lock_file: Path) -> None:
         if config.policy not in POLICIES:
             raise ValueError(
                 f"klepto: policy must be one of {', '.join(POLICIES)}, got {config.policy!r}"
@@ -272,12 +272,12 @@ class _KleptoStore(Store):
             try:
                 value, deadline = unseal(blob, secret=secret, context=digest.encode())
             except ForeignEntry as exc:  # another secret's entry: not ours to delete
-                self._once("foreign", "twat_cache: %s: ignoring a cache entry (%s)", self.name, exc)
+                self._once("foreign", "%s: ignoring a cache entry (%s)", self.name, exc)
                 return default
             except CorruptEntry as exc:
                 self._once(
                     "corrupt",
-                    "twat_cache: %s: dropping a corrupt cache entry (%s)",
+                    "%s: dropping a corrupt cache entry (%s)",
                     self.name,
                     exc,
                 )
@@ -310,7 +310,7 @@ class _KleptoStore(Store):
                 if self.bounded:
                     self._after_store(digest, len(blob))
             except Exception as exc:  # the entry is stored; collecting or evicting failed
-                self._once("bounds", "twat_cache: %s: could not evict entries (%s)", self.name, exc)
+                self._once("bounds", "%s: could not evict entries (%s)", self.name, exc)
 
     def _over(self, entries: int, nbytes: int) -> tuple[int, int]:
         """(entries, bytes) beyond the bounds (<= 0: within)."""
@@ -388,7 +388,7 @@ class _KleptoStore(Store):
 class KleptoSQLStore(_KleptoStore):
     """klepto's `sqltable_archive` in `<folder>/klepto.sqlite`, one table per function."""
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord) -> None:
         folder = Path(ctx.folder or ".")
         tag = _ns_hash(ctx.namespace, 32)
         lock = f"klepto-{tag[:24]}.lock"
@@ -594,7 +594,7 @@ def _prepare_db(path: Path) -> None:
         with contextlib.closing(sqlite3.connect(path, timeout=60)) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
     except sqlite3.Error as exc:  # e.g. a read-only folder: klepto's own open reports it
-        logger.debug("twat_cache: could not switch %s to WAL: %s", path, exc)
+        logger.debug("could not switch %s to WAL: %s", path, exc)
 
 
 def _prepare_totals(path: Path, table: str) -> bool:
@@ -629,7 +629,7 @@ def _prepare_totals(path: Path, table: str) -> bool:
                 raise
             conn.execute("COMMIT")
     except sqlite3.Error as exc:  # a read-only database: counted by scanning instead
-        logger.debug("twat_cache: could not keep totals in %s: %s", path, exc)
+        logger.debug("could not keep totals in %s: %s", path, exc)
         return False
     return True
 
@@ -809,7 +809,7 @@ def _stamp(entry: str) -> None:
 class KleptoDirStore(_KleptoStore):
     """klepto's `dir_archive` in `<folder>/klepto-<hash>/`, one folder per entry."""
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext) -> None:
+    def __init__(self, config: CacheConfig, ctx: CacheRecord) -> None:
         root = Path(ctx.folder or ".") / f"klepto-{_ns_hash(ctx.namespace, 24)}"
         super().__init__(config, ctx, root.with_name(root.name + ".lock"))
         from klepto.archives import dir_archive  # noqa: PLC0415  (heavy: only when opened)
@@ -1005,10 +1005,10 @@ class KleptoDirStore(_KleptoStore):
         """Nothing to close: a directory archive holds no open handles."""
 
 
-def open_store(config: CacheConfig, context: StoreContext) -> _KleptoStore:
+def open_store(config: CacheConfig, context: CacheRecord) -> _KleptoStore:
     """Open the klepto store for one function: SQL archive for kind "disk", directory for "file"."""
     if context.folder is None:
-        raise ValueError("klepto: the store needs a folder (StoreContext.folder is None)")
+        raise ValueError("klepto: the store needs a folder (the record's folder is None)")
     private_dir(Path(context.folder or "."))
     if config.kind == "file":
         return KleptoDirStore(config, context)

@@ -1,28 +1,43 @@
 """twat-cache backend plugin for Redis: registers the `redis` backend.
 
-One cache shared by every process, on any host, that reaches one Redis server:
-`ucache(preferred_engine="redis", redis_url=...)` for plain functions and
-`acache(backend="redis")` for coroutine functions; the URL comes from `redis_url` or
-`$TWAT_CACHE_REDIS_URL`. Entries are the core's sealed envelopes under namespaced keys, expire
-by Redis' own TTL, and are single-flighted across processes with redis-py's Lock. `maxsize` is
-not a per-function count: Redis' `maxmemory` and `maxmemory-policy` (allkeys-lru, allkeys-lfu,
-allkeys-random, volatile-ttl: the policies listed below) bound and evict, server-wide. Hosts
-sharing a server must share `$TWAT_CACHE_SECRET`. Details: `twat_cache_redis._store`.
+One cache shared by every process, on any host, that reaches one Redis server, a Redis
+Cluster or the master a Sentinel names: `ucache(preferred_engine="redis", url=...)` for plain
+functions and `acache(backend="redis", url=...)` for coroutine functions. The URL comes from
+`url=` (alias `redis_url=`), else `$TWAT_CACHE_REDIS_URL` or `$TWAT_CACHE_URL`: `redis://`,
+`rediss://`, `unix://`, `redis+cluster://h:p,h:p`, `redis+sentinel://h:p,h:p/service`.
+Entries are the core's sealed envelopes (with the exact deadline) under keys namespaced by the
+secret's id and the function; `maxsize` and `max_bytes` are kept per function, approximately
+by the policy (lru, lfu, fifo, rr, ttl); single flight across processes uses a Redis lock.
+An unresponsive server costs one short timeout, then a circuit breaker answers for it until a
+probe succeeds. Hosts sharing a server must share `$TWAT_CACHE_SECRET`. Details:
+`twat_cache_redis._store` (layout, bounds, faults) and `twat_cache_redis._url` (URLs).
 
 Importing this module must not import redis itself: the stores live in `_store` and are
 imported only when a cache is opened.
 """
 
+from typing import Any
+
 from twat_cache.spec import BackendSpec
 
 __version__ = "3.0.0"
 
+
+def _check_url(url: Any) -> Any:
+    """Check a `url=` given to the decorator (when redis is the chosen backend)."""
+    from twat_cache_redis._url import parse_url  # noqa: PLC0415
+
+    parse_url(url, "url=")
+    return url
+
+
 BACKEND = BackendSpec(
     name="redis",
     kinds=frozenset({"disk", "async"}),
-    # eviction is the server's maxmemory-policy; these are the ones Redis offers
-    policies=frozenset({"lru", "lfu", "rr", "ttl"}),
+    # maxsize/max_bytes per function, kept by a sorted set scored by the policy
+    policies=frozenset({"lru", "lfu", "fifo", "rr", "ttl"}),
     persistent=True,
+    options={"url": _check_url},
     folders=False,
     opener="twat_cache_redis._store:open_store",
     requires=("redis",),

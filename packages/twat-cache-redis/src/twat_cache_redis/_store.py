@@ -1,62 +1,72 @@
-"""The Redis stores: one cache shared by every process (on any host) that reaches one server.
+"""The Redis stores: one cache shared by every process, on any host, that reaches the server.
 
-Layout on the server. An entry of function `ns` for key `k` lives under
-`twat_cache:<ns>:<stable_digest(ns + secret id, k)>`; its value is the core's sealed envelope
-(`twat_cache.envelope.seal`, HMAC-SHA256 bound to the digest), so a tampered entry, or an entry
-copied under another key, is a logged miss and never unpickled. Processes on several hosts
-must therefore share the secret: set `$TWAT_CACHE_SECRET` to the same value everywhere (on one
-host the user's key file does it). Processes with different secrets use different keys, so they
-never overwrite or delete each other's entries; an entry sealed under another secret is a miss
-with one warning per cache and is left alone. `ttl` is Redis' own expiry (`SET ... PX`).
-`maxsize` is not a per-function entry count: Redis bounds memory for the whole server with
-`maxmemory` and evicts by its `maxmemory-policy` (allkeys-lru, allkeys-lfu, allkeys-random,
-volatile-ttl, ...), so size the server, not the function. `cache_clear` deletes only this
-function's keys (SCAN MATCH + UNLINK, never FLUSHDB) and `len()` counts them.
+Servers (see `_url`): one Redis (`redis://`, `rediss://`, `unix://`), a Redis Cluster
+(`redis+cluster://h:p,h:p`) or the master a Sentinel names (`redis+sentinel://h:p/service`),
+from `url=` (alias `redis_url=`), `$TWAT_CACHE_REDIS_URL` or `$TWAT_CACHE_URL`.
 
-Single flight across processes uses redis-py's own `Lock` on `twat_cache_lock:<ns>:<digest>`
-with a timeout (`$TWAT_CACHE_REDIS_LOCK_TIMEOUT`, default 60 s): a holder that crashed blocks
-the others at most that long, and a computation that outlives it is merely duplicated.
+Layout. With `S` the id of the secret (`$TWAT_CACHE_SECRET` or the user's key file) and `ns`
+the function's namespace (braces and `%` escaped), an entry lives under
 
-Faults. Nothing touches the network when a function is decorated. When the server cannot be
-reached, reads are misses and writes are dropped, with ONE warning per outage (logger
-"twat_cache"); for `RETRY_INTERVAL` seconds after a failure the store does not even try, so a
-dead server costs a caller nothing; afterwards the next call tries again and, when the server
-answers, caching resumes (logged at INFO). Explicit management (`cache_delete`, `cache_clear`)
-still raises when the server is down, since the caller asked for an effect that did not happen.
+    twat_cache:S:ns:<digest>                      the core's salted 64-hex digest of the call
+
+and holds the core's sealed envelope (HMAC-SHA256 bound to the digest, with the deadline), so
+a tampered entry, or one copied under another key, is a logged miss and is never unpickled.
+Entries carry no hash tag: a function's entries spread over a cluster's slots. Processes with
+different secrets use different keys (`S`): they never read, overwrite, clear or warn about
+each other's entries. Hosts sharing a server must share `$TWAT_CACHE_SECRET`.
+
+TTL: the envelope carries the exact deadline (the core's clock) and the key expires by Redis'
+own `PX` (rounded up), which only collects the garbage.
+
+`maxsize` / `max_bytes`: a bounded function keeps a sorted set `twat_cache_idx:{S:ns}:lru`
+(member: digest; score: last use for lru, store time for fifo and ttl, use count for lfu, a
+random number for rr) and, with `max_bytes`, the sealed sizes in `twat_cache_idx:{S:ns}:bytes`
+(same hash tag: the same cluster slot, so one Lua script updates both). A hit of an lru/lfu
+function sends GET and the score update in one pipeline (one round trip on one server); a
+store runs the script, which returns the members beyond the bounds (never the entry being
+stored), then deletes those entries. The order is approximately LRU: clocks of several hosts
+differ, and entries Redis itself evicted or expired keep their place until they are trimmed.
+
+`cache_clear` deletes this function's (and this secret's) entries only: SCAN MATCH on every
+primary of a cluster, UNLINK in batches, then the index. `len()` counts them the same way.
+Single flight across processes uses redis-py's `Lock` on `twat_cache_lock:S:ns:<digest>`.
+
+Faults (see `_server`): short timeouts, no client retries, and circuit breakers (per node of a
+cluster) with a background probe: an unresponsive server costs one timeout, after which calls
+answer at once (misses, dropped writes, computing without the lock) with ONE warning per
+outage, until a probe succeeds (INFO). A bounded function whose index node is down keeps
+reading but stores nothing (it could not keep its bound). Management calls (`cache_delete`,
+`cache_clear`, `len`) raise while the server is down: the caller asked for an effect.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
+import math
 import os
-import threading
+import random
 import time
 from collections.abc import AsyncIterator, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any, cast
-from urllib.parse import urlsplit
+from typing import Any
 
-import redis
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry as AsyncRetry
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
-
-from twat_cache import envelope
+from twat_cache import clock, envelope
 from twat_cache.config import CacheConfig
-from twat_cache.record import CacheRecord as StoreContext
+from twat_cache.locks import wait_timeout
+from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import AsyncStore, Store
+from twat_cache_redis import _server
+from twat_cache_redis._server import OUTAGE, Server, server_for
+from twat_cache_redis._url import ENV_REDIS_URL, ENV_URL, Target, resolve_target
 
 logger = logging.getLogger("twat_cache")
 
 __all__ = [
     "ENV_LOCK_TIMEOUT",
+    "ENV_REDIS_URL",
     "ENV_URL",
+    "INDEX_PREFIX",
     "LOCK_PREFIX",
     "PREFIX",
     "RedisAsyncStore",
@@ -66,53 +76,79 @@ __all__ = [
     "resolve_url",
 ]
 
-ENV_URL = "TWAT_CACHE_REDIS_URL"
 ENV_LOCK_TIMEOUT = "TWAT_CACHE_REDIS_LOCK_TIMEOUT"
 PREFIX = "twat_cache"
+INDEX_PREFIX = "twat_cache_idx"
 LOCK_PREFIX = "twat_cache_lock"
 DEFAULT_LOCK_TIMEOUT = 60.0
-# After a failed attempt the server is left alone this long (seconds): a dead server must not
-# add a connection attempt (or a connect timeout) to every call.
-RETRY_INTERVAL = 1.0
-# Client defaults; query parameters in the URL (e.g. ?socket_timeout=1) override them.
-_CLIENT_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 10.0}
-_SCHEMES = ("redis", "rediss", "unix")
+#: Kept for code that set it: the probe interval lives in `_server.RETRY_INTERVAL`.
+RETRY_INTERVAL = _server.RETRY_INTERVAL
 _DIGEST_LEN = 64  # sha256 hex
-_UNLINK_BATCH = 500
-_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+_BATCH = 500
+_TOTAL = "#total"  # the sizes hash's total (members are hex digests: no clash)
+
+#: The bookkeeping of a bounded function, atomic in its index's slot. KEYS: index, sizes.
+#: ARGV: member, score, size, maxsize (0: none), max_bytes (0: none), mode, px (0: none).
+#: Returns the evicted members (never ARGV[1]: the newest entry survives its own store).
+_TRACK = """
+local idx, sizes, member = KEYS[1], KEYS[2], ARGV[1]
+local maxsize, maxbytes = tonumber(ARGV[4]), tonumber(ARGV[5])
+if ARGV[6] == 'lfu' then
+  redis.call('ZINCRBY', idx, 1, member)
+else
+  redis.call('ZADD', idx, ARGV[2], member)
+end
+local total = 0
+if maxbytes > 0 then
+  local old = tonumber(redis.call('HGET', sizes, member) or '0')
+  redis.call('HSET', sizes, member, ARGV[3])
+  total = redis.call('HINCRBY', sizes, '#total', tonumber(ARGV[3]) - old)
+end
+local evicted = {}
+local n = redis.call('ZCARD', idx)
+while n > 1 and ((maxsize > 0 and n > maxsize) or (maxbytes > 0 and total > maxbytes)) do
+  local low = redis.call('ZRANGE', idx, 0, 1)
+  local victim = low[1]
+  if victim == member then victim = low[2] end
+  redis.call('ZREM', idx, victim)
+  n = n - 1
+  if maxbytes > 0 then
+    local size = tonumber(redis.call('HGET', sizes, victim) or '0')
+    redis.call('HDEL', sizes, victim)
+    total = redis.call('HINCRBY', sizes, '#total', -size)
+  end
+  evicted[#evicted + 1] = victim
+end
+local px = tonumber(ARGV[7])
+if px > 0 then
+  redis.call('PEXPIRE', idx, px)
+  if maxbytes > 0 then redis.call('PEXPIRE', sizes, px) end
+end
+return evicted
+"""
+
+#: Forget one member of a bounded function's index. KEYS: index, sizes. ARGV: member.
+_FORGET = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+local size = redis.call('HGET', KEYS[2], ARGV[1])
+if size then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('HINCRBY', KEYS[2], '#total', -tonumber(size))
+end
+return 1
+"""
 
 
 def resolve_url(config: CacheConfig) -> str:
-    """The server URL: `redis_url` from the config, else `$TWAT_CACHE_REDIS_URL`; validated.
+    """The server URL the store would use (`url=`, `$TWAT_CACHE_REDIS_URL`, `$TWAT_CACHE_URL`).
 
-    Raises `ValueError` naming both sources when neither is set, or when the URL is not a
-    `redis://`, `rediss://` or `unix://` URL redis-py can parse.
+    Raises `ValueError` naming the sources when none is set, or when the URL is malformed.
     """
-    url = config.redis_url or os.environ.get(ENV_URL)
-    if not url:
-        raise ValueError(
-            "redis backend: no server URL; pass redis_url='redis://host:6379/0' to the "
-            f"decorator or set ${ENV_URL}"
-        )
-    source = "redis_url" if config.redis_url else f"${ENV_URL}"
-    try:
-        parts = urlsplit(url)
-        _ = parts.port  # raises ValueError for a non-numeric or out-of-range port
-        if parts.scheme not in _SCHEMES:
-            raise ValueError(f"scheme must be one of {', '.join(s + '://' for s in _SCHEMES)}")
-        if parts.scheme == "unix" and not parts.path:
-            raise ValueError("a unix:// URL needs the socket's path")
-        redis.ConnectionPool.from_url(url)  # redis-py's own parsing (db, query options)
-    except ValueError as exc:
-        raise ValueError(
-            f"redis backend: malformed server URL {_redact(url)!r} from {source} "
-            f"(set redis_url or ${ENV_URL}): {exc}"
-        ) from None
-    return url
+    return resolve_target(config.url).url
 
 
 def lock_timeout() -> float:
-    """The single-flight lock's timeout in seconds: `$TWAT_CACHE_REDIS_LOCK_TIMEOUT` or 60."""
+    """The single-flight lock's expiry in seconds: `$TWAT_CACHE_REDIS_LOCK_TIMEOUT` or 60."""
     raw = os.environ.get(ENV_LOCK_TIMEOUT)
     if not raw:
         return DEFAULT_LOCK_TIMEOUT
@@ -125,372 +161,516 @@ def lock_timeout() -> float:
     return value
 
 
-def _redact(url: str) -> str:
-    """`url` without its password, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    user = f"{parts.username}:***@" if parts.username else ":***@"
-    return parts._replace(netloc=user + netloc).geturl()
-
-
 def _glob_escape(text: str) -> str:
-    """Escape Redis' glob metacharacters so a namespace matches only itself in SCAN MATCH."""
+    """Escape Redis' glob metacharacters so a prefix matches only itself in SCAN MATCH."""
     return "".join("\\" + c if c in "\\*?[]^" else c for c in text)
 
 
-class _Health:
-    """Whether the server answers: one warning per outage and a pause between attempts.
+def _key_safe(namespace: str) -> str:
+    """The namespace with `%`, `{` and `}` escaped: no hash tag may form in an entry's key."""
+    return namespace.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
 
-    `usable()` is False for `RETRY_INTERVAL` seconds after a failure; `failed()` logs the
-    warning only on the first failure of an outage; `recovered()` ends the outage.
-    """
 
-    __slots__ = ("down", "lock", "name", "retry_at", "url")
+class _Names:
+    """The key names of one function under one secret (made again when the secret changes)."""
 
-    def __init__(self, name: str, url: str) -> None:
-        self.name = name
-        self.url = _redact(url)
-        self.down = False
-        self.retry_at = 0.0
-        self.lock = threading.Lock()
+    __slots__ = ("entry", "index", "lock", "pattern", "secret", "sizes")
 
-    def usable(self) -> bool:
-        """True unless a recent failure says to leave the server alone for now."""
-        return not self.down or time.monotonic() >= self.retry_at
-
-    def failed(self, exc: BaseException) -> None:
-        """Record a failed attempt; warn if it starts an outage."""
-        with self.lock:
-            first = not self.down
-            self.down = True
-            self.retry_at = time.monotonic() + RETRY_INTERVAL
-        if first:
-            logger.warning(
-                "twat_cache: %s: Redis at %s is unreachable (%s: %s); calls run uncached "
-                "until it is back",
-                self.name,
-                self.url,
-                type(exc).__name__,
-                exc,
-            )
-
-    def recovered(self) -> None:
-        """Record a successful round trip; log the end of an outage."""
-        with self.lock:
-            was_down = self.down
-            self.down = False
-        if was_down:
-            logger.info(
-                "twat_cache: %s: Redis at %s answers again; caching resumes", self.name, self.url
-            )
+    def __init__(self, secret: Secret, namespace: str) -> None:
+        tag = f"{secret.id}:{_key_safe(namespace)}"
+        self.secret = secret
+        self.entry = f"{PREFIX}:{tag}:"
+        self.lock = f"{LOCK_PREFIX}:{tag}:"
+        self.index = f"{INDEX_PREFIX}:{{{tag}}}:lru"
+        self.sizes = f"{INDEX_PREFIX}:{{{tag}}}:bytes"
+        # exactly this function's entries: a longer namespace yields longer keys, never a match
+        self.pattern = _glob_escape(self.entry) + "?" * _DIGEST_LEN
 
 
 class _RedisBase(Store):
-    """What both stores share: naming, sealing, the sync client and the sync management calls."""
+    """What both stores share: naming, sealing, bounds, breakers and the sync management calls."""
 
     blocking = True
     digest_keys = True
     handles_ttl = True
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext, url: str) -> None:
-        self.url = url
-        self.namespace = ctx.namespace
-        # Resolved once: a hit must not look the secret up again.
-        self.prefix = f"{PREFIX}:{ctx.namespace}:"
-        self.lock_prefix = f"{LOCK_PREFIX}:{ctx.namespace}:"
-        # exactly this namespace's entries: a longer namespace yields longer keys, never a match
-        self.pattern = _glob_escape(self.prefix) + "?" * _DIGEST_LEN
+    def __init__(self, config: CacheConfig, record: CacheRecord, target: Target) -> None:
+        self.target = target
+        self.url = target.url
+        self.namespace = record.namespace
+        self.name = record.name
         self.encrypt = config.encrypt
         ttl = config.ttl
-        self.px: int | None = None if ttl is None else max(1, round(ttl * 1000))
+        self.ttl = ttl
+        self.px: int | None = None if ttl is None else max(1, math.ceil(ttl * 1000))
+        self.maxsize = config.maxsize
+        self.max_bytes = config.max_bytes
+        self.bounded = self.maxsize is not None or self.max_bytes is not None
+        self.mode = config.policy
+        self.touch = self.bounded and self.mode in ("lru", "lfu")
         self.lock_timeout = lock_timeout()
-        self.health = _Health(ctx.name, url)
+        self.wait = wait_timeout(config.wait_timeout)
+        self._names_cache: _Names | None = None
+        self._server: Server | None = None
         self._foreign_warned = False
-        # One retry (no backoff) reconnects a pooled connection that a server restart broke.
-        self.client: redis.Redis = redis.Redis.from_url(
-            url, **{"retry": Retry(NoBackoff(), 1), **_CLIENT_OPTIONS}
-        )
-        self.native: Any = self.client
+        self._proxy = _LazyClient(self)
 
-    def digest(self, key: Hashable, secret: Secret | None = None) -> str:
-        """The entry key of `key`: the core's disk digest, as it is.
+    # -- names and the server ----------------------------------------------------------------
 
-        The core salts it with the function's namespace and the secret's id, so functions and
-        secrets never share entries.
-        """
-        return str(key)
+    @property
+    def server(self) -> Server:
+        """The shared clients and breakers of this store's URL."""
+        server = self._server
+        if server is None:
+            server = self._server = server_for(self.target)
+        return server
+
+    def names(self) -> _Names:
+        """The key names of this function under the current secret."""
+        secret = load_secret()
+        names = self._names_cache
+        if names is None or names.secret is not secret:
+            names = self._names_cache = _Names(secret, self.namespace)
+        return names
+
+    @property
+    def prefix(self) -> str:
+        """The entries' key prefix under the current secret."""
+        return self.names().entry
+
+    @property
+    def pattern(self) -> str:
+        """SCAN MATCH pattern of exactly this function's entries (current secret)."""
+        return self.names().pattern
+
+    @property
+    def native(self) -> Any:
+        """The redis-py client (a cluster's is made on first use: until then a stand-in)."""
+        server = self.server
+        client = server.built()
+        if client is None and server.breaker.closed:
+            try:
+                client = server.client()
+            except OUTAGE as exc:
+                server.breaker.failed(exc, self.name)
+        return client if client is not None else self._proxy
 
     def lock_name(self, key: Hashable) -> str:
-        """The Redis key of the single-flight lock for `key`."""
-        return self.lock_prefix + self.digest(key)
+        """The Redis key of the single-flight lock for `key` (a digest)."""
+        return self.names().lock + str(key)
 
-    def _unseal(self, name: str, digest: str, blob: bytes, default: Any) -> tuple[Any, bool]:
-        """The value in `blob`, or `(default, True)` when it is corrupt (then it is logged)."""
+    def available(self) -> bool:
+        """True while the server's breaker is closed (calls use the server)."""
+        return self.server.breaker.closed
+
+    # -- sealing -----------------------------------------------------------------------------
+
+    def _seal(self, digest: str, value: Any) -> bytes:
+        deadline = None if self.ttl is None else clock.now() + self.ttl
+        return envelope.seal(
+            value,
+            secret=load_secret(),
+            context=digest.encode(),
+            deadline=deadline,
+            encrypt=self.encrypt,
+        )
+
+    def _open(self, name: str, digest: str, blob: Any, default: Any) -> tuple[Any, bool]:
+        """(value, corrupt): the value in `blob`, `default` when foreign, expired or corrupt."""
         try:
-            return envelope.unseal(blob, secret=load_secret(), context=digest.encode())[0], False
+            value, deadline = envelope.unseal(blob, secret=load_secret(), context=digest.encode())
         except envelope.ForeignEntry as exc:  # another secret's entry: a miss, left alone
             if not self._foreign_warned:
                 self._foreign_warned = True
-                logger.warning(
-                    "twat_cache: %s: ignoring Redis entry %s: %s", self.health.name, name, exc
-                )
+                logger.warning("%s: ignoring Redis entry %s: %s", self.name, name, exc)
             return default, False
         except envelope.CorruptEntry as exc:
-            logger.warning(
-                "twat_cache: %s: dropping corrupt Redis entry %s: %s", self.health.name, name, exc
-            )
+            logger.warning("%s: dropping corrupt Redis entry %s: %s", self.name, name, exc)
             return default, True
+        if deadline is not None and clock.now() >= deadline:
+            return default, False
+        return value, False
 
-    def _seal(self, digest: str, value: Any) -> bytes:
-        return envelope.seal(
-            value, secret=load_secret(), context=digest.encode(), encrypt=self.encrypt
-        )
+    def _score(self) -> float:
+        if self.mode == "rr":
+            return random.random()  # random replacement
+        return time.time() * 1000.0
+
+    def _track_args(self, digest: str, size: int) -> list[Any]:
+        return [
+            digest,
+            self._score(),
+            size,
+            self.maxsize or 0,
+            self.max_bytes or 0,
+            self.mode,
+            self.px or 0,
+        ]
+
+    def _failed(self, exc: BaseException, key: str | None) -> None:
+        self.server.breaker_of(exc, key).failed(exc, self.name)
+
+    # -- management (sync client; raises while the server is down) ---------------------------
 
     def delete(self, key: Hashable) -> bool:
         """Drop the entry of `key`; True if there was one (raises if the server is down)."""
-        return bool(self.client.delete(self.prefix + self.digest(key)))
+        names = self.names()
+        digest = str(key)
+        client = self.server.client()
+        dropped = bool(client.delete(names.entry + digest))
+        if self.bounded:
+            client.eval(_FORGET, 2, names.index, names.sizes, digest)
+        return dropped
+
+    def _scan(self, names: _Names) -> Iterator[Any]:
+        return self.server.client().scan_iter(match=names.pattern, count=1000)  # type: ignore[no-any-return]
 
     def clear(self) -> None:
-        """Delete this function's keys only: SCAN MATCH its prefix, UNLINK in batches."""
-        batch: list[bytes] = []
-        for name in self.client.scan_iter(match=self.pattern, count=1000):
+        """Delete this function's keys only: SCAN MATCH on every primary, UNLINK in batches."""
+        names = self.names()
+        client = self.server.client()
+        batch: list[Any] = []
+        for name in self._scan(names):
             batch.append(name)
-            if len(batch) >= _UNLINK_BATCH:
-                self.client.unlink(*batch)
+            if len(batch) >= _BATCH:
+                client.unlink(*batch)
                 batch.clear()
         if batch:
-            self.client.unlink(*batch)
+            client.unlink(*batch)
+        client.delete(names.index)
+        client.delete(names.sizes)
 
     def __len__(self) -> int:
-        """The entries of this function: a SCAN of the database, so O(keys in the database)."""
-        return sum(1 for _ in self.client.scan_iter(match=self.pattern, count=1000))
+        """The number of entries: a SCAN (of every primary), so O(keys in the database)."""
+        return sum(1 for _ in self._scan(self.names()))
+
+    def nbytes(self) -> int | None:
+        """The sealed bytes of the entries, when `max_bytes` keeps count; else None."""
+        if self.max_bytes is None:
+            return None
+        total = self.server.client().hget(self.names().sizes, _TOTAL)
+        return int(total or 0)
+
+    def verify(self, fix: bool = False) -> tuple[int, int]:
+        """Authenticate every entry of this function; with `fix`, drop the corrupt ones."""
+        names = self.names()
+        client = self.server.client()
+        checked = broken = 0
+        for raw_name in list(self._scan(names)):
+            name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
+            blob = client.get(name)
+            if blob is None:
+                continue
+            checked += 1
+            digest = name[len(names.entry) :]
+            try:
+                envelope.unseal(blob, secret=load_secret(), context=digest.encode())
+            except envelope.ForeignEntry:
+                continue
+            except envelope.CorruptEntry:
+                broken += 1
+                if fix:
+                    client.delete(name)
+        return checked, broken
+
+    def close(self) -> None:
+        """Close the connections of this store's server (the next call reconnects)."""
+        self.server.close()
+
+    def after_fork(self) -> None:
+        """In a forked child: use this process's own clients (never the parent's sockets)."""
+        self._server = None
+
+
+class _LazyClient:
+    """`wrapper.cache` of a cluster store before its client could be made: makes it on use."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: _RedisBase) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store.server.client(), name)
+
+    def __repr__(self) -> str:
+        return f"<redis client of {self._store.target.shown}, not connected yet>"
 
 
 class RedisStore(_RedisBase):
-    """The synchronous store (redis.Redis): get/set/delete/clear/len plus a cross-process lock.
+    """The synchronous store (redis-py): get/set/delete/clear/len plus a cross-process lock.
 
-    `native` is the `redis.Redis` client. See the module docstring for layout, TTL, maxsize
-    (Redis' own eviction) and fault handling.
+    `native` is the redis-py client (`redis.Redis`, `redis.cluster.RedisCluster`, or the
+    Sentinel's master client). See the module docstring for layout, bounds and faults.
     """
 
     def get(self, key: Hashable, default: Any) -> Any:
-        """The value stored for `key`, or `default` (also when the server is unreachable)."""
-        digest = self.digest(key)
-        health = self.health
-        if health.down and not health.usable():
+        """The value stored for `key`, or `default` (also while the server is unusable)."""
+        digest = key if type(key) is str else str(key)
+        names = self.names()
+        name = names.entry + digest
+        server = self.server
+        breaker = server.node_breaker(name)
+        if not breaker.closed:
             return default
-        name = self.prefix + digest
         try:
-            blob = self.client.get(name)
-        except _UNREACHABLE as exc:
-            health.failed(exc)
+            client = server.client()
+            if self.touch and server.node_breaker(names.index).closed:
+                blob = self._get_and_touch(client, names, name, digest)
+            else:
+                blob = client.get(name)
+        except OUTAGE as exc:
+            self._failed(exc, name)
             return default
-        if health.down:
-            health.recovered()
         if blob is None:
             return default
-        value, corrupt = self._unseal(name, digest, cast(bytes, blob), default)
+        value, corrupt = self._open(name, digest, blob, default)
         if corrupt:
             self._drop(name)
         return value
 
-    def set(self, key: Hashable, value: Any) -> None:
-        """Store `value` for `key` (expiring after `ttl`); dropped while the server is down."""
-        digest = self.digest(key)
-        blob = self._seal(digest, value)  # an unpicklable value raises: the core warns once
-        health = self.health
-        if health.down and not health.usable():
-            return
+    def _get_and_touch(self, client: Any, names: _Names, name: str, digest: str) -> Any:
+        """GET plus the index's score update, pipelined (one round trip per server)."""
+        pipe = client.pipeline(transaction=False)
+        pipe.get(name)
+        if self.mode == "lfu":
+            pipe.zadd(names.index, {digest: 1}, xx=True, incr=True)
+        else:
+            pipe.zadd(names.index, {digest: self._score()}, xx=True)
         try:
-            self.client.set(self.prefix + digest, blob, px=self.px)
-        except _UNREACHABLE as exc:
-            health.failed(exc)
+            blob, touched = pipe.execute(raise_on_error=False)
+        except OUTAGE as exc:
+            if not self.server.cluster:
+                raise
+            # which node failed? read alone: if that works, the index's node is the one
+            blob = client.get(name)
+            self._failed(exc, names.index)
+            return blob
+        if isinstance(blob, Exception):
+            raise blob
+        if isinstance(touched, OUTAGE):
+            self._failed(touched, names.index)
+        return blob
+
+    def set(self, key: Hashable, value: Any) -> None:
+        """Store `value` for `key` (bounds applied); dropped while the server is unusable."""
+        digest = key if type(key) is str else str(key)
+        blob = self._seal(digest, value)  # an unpicklable value raises: the core warns once
+        names = self.names()
+        name = names.entry + digest
+        server = self.server
+        if not server.node_breaker(name).closed:
             return
-        if health.down:
-            health.recovered()
+        if self.bounded and not server.node_breaker(names.index).closed:
+            return  # the bound cannot be kept: store nothing
+        try:
+            client = server.client()
+            if not self.bounded:
+                client.set(name, blob, px=self.px)
+                return
+            args = self._track_args(digest, len(blob))
+            if server.cluster:  # two slots: attribute a failure to the right node
+                try:
+                    evicted = client.eval(_TRACK, 2, names.index, names.sizes, *args)
+                except OUTAGE as exc:
+                    self._failed(exc, names.index)
+                    return
+                client.set(name, blob, px=self.px)
+            else:
+                pipe = client.pipeline(transaction=False)
+                pipe.eval(_TRACK, 2, names.index, names.sizes, *args)
+                pipe.set(name, blob, px=self.px)
+                evicted, _ = pipe.execute()
+            if evicted:
+                self._evict(client, names, evicted)
+        except OUTAGE as exc:
+            self._failed(exc, name)
+
+    def _evict(self, client: Any, names: _Names, evicted: list[Any]) -> None:
+        victims = [names.entry + (m.decode() if isinstance(m, bytes) else str(m)) for m in evicted]
+        try:
+            client.unlink(*victims)
+        except OUTAGE as exc:  # left to their TTL (or Redis' own eviction)
+            logger.debug("%s: evicting %d entries failed: %s", self.name, len(victims), exc)
 
     def _drop(self, name: str) -> None:
         try:
-            self.client.delete(name)
-        except _UNREACHABLE as exc:
-            self.health.failed(exc)
+            self.server.client().delete(name)
+        except OUTAGE as exc:
+            self._failed(exc, name)
 
     @contextmanager
     def flight_lock(self, key: Hashable) -> Iterator[bool]:
-        """Hold redis-py's Lock for `key` (timeout: `lock_timeout`) around re-check+compute+set.
+        """Hold redis-py's Lock for `key` around re-check + compute + store.
 
-        If the lock cannot be had (server down, or still held after the timeout) the body runs
-        anyway: a duplicate computation is better than a caller that never answers.
+        The lock expires after `lock_timeout` (a crashed holder blocks others at most that
+        long); a waiter waits at most `wait_timeout`. If the lock cannot be had (server down,
+        still held) the body runs anyway: a duplicate computation beats a caller that hangs.
         """
-        health = self.health
-        if health.down and not health.usable():
+        from redis.exceptions import LockError  # noqa: PLC0415
+
+        name = self.lock_name(key)
+        server = self.server
+        breaker = server.node_breaker(name)
+        if not breaker.closed:
             yield False
             return
-        lock = self.client.lock(
-            self.lock_name(key),
-            timeout=self.lock_timeout,
-            blocking_timeout=self.lock_timeout,
-            sleep=0.05,
-        )
+        acquired = False
+        lock = None
         try:
+            lock = server.client().lock(
+                name,
+                timeout=self.lock_timeout,
+                blocking=self.wait > 0,
+                blocking_timeout=self.wait,
+                sleep=0.05,
+            )
             acquired = bool(lock.acquire())
-        except _UNREACHABLE as exc:
-            health.failed(exc)
-            acquired = False
+        except OUTAGE as exc:
+            self._failed(exc, name)
         except LockError:
             acquired = False
         try:
             yield acquired
         finally:
-            if acquired:
+            if acquired and lock is not None:
                 try:
                     lock.release()
                 except LockError:
                     pass  # it expired while we computed: someone else may hold it now
-                except _UNREACHABLE as exc:
-                    health.failed(exc)
+                except OUTAGE as exc:
+                    self._failed(exc, name)
 
 
 class RedisAsyncStore(_RedisBase, AsyncStore):
     """The asynchronous store (redis.asyncio): `aget`/`aset` coroutines, sync management calls.
 
-    redis.asyncio connections belong to the event loop that opened them, so the store keeps one
-    async client per running loop (dropped when the loop closes). `delete`, `clear` and `len`
-    are synchronous (the wrapper's cache_delete/cache_clear/cache_info are) and use the sync
+    redis.asyncio connections belong to the event loop that opened them, so the server keeps
+    one async client per running loop (closed with the loop). `delete`, `clear` and `len` are
+    synchronous (the wrapper's cache_delete/cache_clear/cache_info are) and use the sync
     client, which is also `native`.
     """
 
-    def __init__(self, config: CacheConfig, ctx: StoreContext, url: str) -> None:
-        super().__init__(config, ctx, url)
-        # loop -> (client, closer): the closer is an async generator parked at its `yield`
-        self._aclients: dict[asyncio.AbstractEventLoop, tuple[aioredis.Redis, Any]] = {}
-        self._aclients_lock = threading.Lock()
-
-    async def aclient(self) -> aioredis.Redis:
-        """The redis.asyncio client of the running event loop (made on first use).
-
-        The loop tracks a parked async generator per client, so `asyncio.run` (which calls
-        `loop.shutdown_asyncgens()` before closing the loop) closes the client's connections
-        while its loop still runs, instead of leaving sockets to the garbage collector.
-        """
-        loop = asyncio.get_running_loop()
-        entry = self._aclients.get(loop)
-        if entry is not None:
-            return entry[0]
-        client = aioredis.Redis.from_url(
-            self.url, **{"retry": AsyncRetry(NoBackoff(), 1), **_CLIENT_OPTIONS}
-        )
-        closer = self._closer(loop, client)
-        with self._aclients_lock:
-            for old in [lp for lp in self._aclients if lp.is_closed()]:
-                del self._aclients[old]
-            self._aclients[loop] = (client, closer)
-        await closer.__anext__()  # park it: from now on the loop tracks it
-        return client
-
-    async def _closer(
-        self, loop: asyncio.AbstractEventLoop, client: aioredis.Redis
-    ) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:
-            with self._aclients_lock:
-                if self._aclients.get(loop, (None,))[0] is client:
-                    del self._aclients[loop]
-            try:
-                # redis-py >= 5.0.1 names it aclose(); 5.0.0 has only close()
-                close = getattr(client, "aclose", None) or client.close
-                await close()
-            except Exception as exc:  # the server may be gone; the sockets close anyway
-                logger.debug("twat_cache: closing a Redis client failed: %s", exc)
+    async def _aclient(self) -> Any:
+        server = self.server
+        client = server.aclient_nowait()
+        return client if client is not None else await server.aclient()
 
     async def aget(self, key: Hashable, default: Any) -> Any:
-        """The value stored for `key`, or `default` (also when the server is unreachable)."""
-        digest = self.digest(key)
-        health = self.health
-        if health.down and not health.usable():
+        """The value stored for `key`, or `default` (also while the server is unusable)."""
+        digest = key if type(key) is str else str(key)
+        names = self.names()
+        name = names.entry + digest
+        server = self.server
+        if not server.breaker.closed or not server.node_breaker(name).closed:
             return default
-        name = self.prefix + digest
-        entry = self._aclients.get(asyncio.get_running_loop())
-        client = entry[0] if entry is not None else await self.aclient()
         try:
-            blob = await client.get(name)
-        except _UNREACHABLE as exc:
-            health.failed(exc)
+            client = await self._aclient()
+            if self.touch and server.node_breaker(names.index).closed:
+                pipe = client.pipeline(transaction=False)
+                pipe.get(name)
+                if self.mode == "lfu":
+                    pipe.zadd(names.index, {digest: 1}, xx=True, incr=True)
+                else:
+                    pipe.zadd(names.index, {digest: self._score()}, xx=True)
+                blob, touched = await pipe.execute(raise_on_error=False)
+                if isinstance(blob, Exception):
+                    raise blob
+                if isinstance(touched, OUTAGE):
+                    self._failed(touched, names.index)
+            else:
+                blob = await client.get(name)
+        except OUTAGE as exc:
+            self._failed(exc, name)
             return default
-        if health.down:
-            health.recovered()
         if blob is None:
             return default
-        value, corrupt = self._unseal(name, digest, cast(bytes, blob), default)
+        value, corrupt = self._open(name, digest, blob, default)
         if corrupt:
             try:
                 await client.delete(name)
-            except _UNREACHABLE as exc:
-                health.failed(exc)
+            except OUTAGE as exc:
+                self._failed(exc, name)
         return value
 
     async def aset(self, key: Hashable, value: Any) -> None:
-        """Store `value` for `key` (expiring after `ttl`); dropped while the server is down."""
-        digest = self.digest(key)
+        """Store `value` for `key` (bounds applied); dropped while the server is unusable."""
+        digest = key if type(key) is str else str(key)
         blob = self._seal(digest, value)
-        health = self.health
-        if health.down and not health.usable():
+        names = self.names()
+        name = names.entry + digest
+        server = self.server
+        if not server.breaker.closed or not server.node_breaker(name).closed:
+            return
+        if self.bounded and not server.node_breaker(names.index).closed:
             return
         try:
-            client = await self.aclient()
-            await client.set(self.prefix + digest, blob, px=self.px)
-        except _UNREACHABLE as exc:
-            health.failed(exc)
-            return
-        if health.down:
-            health.recovered()
+            client = await self._aclient()
+            if not self.bounded:
+                await client.set(name, blob, px=self.px)
+                return
+            args = self._track_args(digest, len(blob))
+            try:
+                evicted = await client.eval(_TRACK, 2, names.index, names.sizes, *args)
+            except OUTAGE as exc:
+                self._failed(exc, names.index)
+                return
+            await client.set(name, blob, px=self.px)
+            if evicted:
+                victims = [
+                    names.entry + (m.decode() if isinstance(m, bytes) else str(m)) for m in evicted
+                ]
+                for victim in victims:  # one slot each in a cluster
+                    await client.unlink(victim)
+        except OUTAGE as exc:
+            self._failed(exc, name)
 
     @asynccontextmanager
     async def aflight_lock(self, key: Hashable) -> AsyncIterator[bool]:
-        """The async twin of `RedisStore.flight_lock` (redis.asyncio's Lock, same timeout)."""
-        health = self.health
-        if health.down and not health.usable():
+        """The async twin of `RedisStore.flight_lock` (redis.asyncio's Lock, same timeouts)."""
+        from redis.exceptions import LockError  # noqa: PLC0415
+
+        name = self.lock_name(key)
+        server = self.server
+        if not server.breaker.closed or not server.node_breaker(name).closed:
             yield False
             return
-        client = await self.aclient()
-        lock = client.lock(
-            self.lock_name(key),
-            timeout=self.lock_timeout,
-            blocking_timeout=self.lock_timeout,
-            sleep=0.05,
-        )
+        acquired = False
+        lock = None
         try:
+            client = await self._aclient()
+            lock = client.lock(
+                name,
+                timeout=self.lock_timeout,
+                blocking=self.wait > 0,
+                blocking_timeout=self.wait,
+                sleep=0.05,
+            )
             acquired = bool(await lock.acquire())
-        except _UNREACHABLE as exc:
-            health.failed(exc)
-            acquired = False
+        except OUTAGE as exc:
+            self._failed(exc, name)
         except LockError:
             acquired = False
         try:
             yield acquired
         finally:
-            if acquired:
+            if acquired and lock is not None:
                 try:
                     await lock.release()
                 except LockError:
                     pass  # expired while we computed
-                except _UNREACHABLE as exc:
-                    health.failed(exc)
+                except OUTAGE as exc:
+                    self._failed(exc, name)
 
 
-def open_store(config: CacheConfig, ctx: StoreContext) -> RedisStore | RedisAsyncStore:
+def open_store(config: CacheConfig, record: CacheRecord) -> RedisStore | RedisAsyncStore:
     """Open the Redis store for one function: async for `config.kind == "async"`, else sync.
 
-    Does no I/O, so decorating works while the server is down. Raises `ValueError` when no
-    URL is configured (`redis_url` / `$TWAT_CACHE_REDIS_URL`) or it is malformed.
+    Does no I/O (a cluster's client is made at the first call that needs it), so decorating
+    works while the server is down. Raises `ValueError` when no URL is configured or it is
+    malformed (the core then falls back to the next backend, with one warning).
     """
-    url = resolve_url(config)
+    target = resolve_target(config.url)
     if config.kind == "async":
-        return RedisAsyncStore(config, ctx, url)
-    return RedisStore(config, ctx, url)
+        return RedisAsyncStore(config, record, target)
+    return RedisStore(config, record, target)
