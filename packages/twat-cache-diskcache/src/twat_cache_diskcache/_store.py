@@ -330,11 +330,24 @@ class DiskcacheStore(Store):
         self._warned: set[str] = set()
         self._pending = 0
         self._pending_bytes = 0
-        self._open()
+        self._touch = _TOUCH.get(self.policy)
+        # Opened at the first operation that needs it: opening a diskcache.Cache writes its
+        # settings, and counting (`twat-cache list`) must change nothing on disk.
+        self._native: diskcache.Cache | None = None
 
-    def _open(self) -> None:
+    @property
+    def native(self) -> diskcache.Cache:
+        """The function's `diskcache.Cache` (opened, and created if need be, on first use)."""
+        cache = self._native
+        return self._open() if cache is None else cache
+
+    @native.setter
+    def native(self, cache: diskcache.Cache) -> None:
+        self._native = cache
+
+    def _open(self) -> diskcache.Cache:
         _private_file(self.directory / diskcache.core.DBNAME)
-        self.native: diskcache.Cache = diskcache.Cache(
+        cache = diskcache.Cache(
             str(self.directory),
             disk=PrivateDisk,
             eviction_policy=self.policy,
@@ -343,8 +356,9 @@ class DiskcacheStore(Store):
             statistics=False,  # twat-cache counts hits itself; diskcache's counters cost writes
             tag_index=False,
         )
-        self._get = self.native.get
-        self._touch = _TOUCH.get(self.policy)
+        self._get = cache.get
+        self._native = cache
+        return cache
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -388,7 +402,9 @@ class DiskcacheStore(Store):
         order is kept as well (a row replaced in between merely gets the touch), and a hit that
         cannot write (a busy or full database) is still a hit.
         """
-        cache = self.native
+        cache = self._native
+        if cache is None:
+            cache = self._open()
         now = time.time()
         try:
             rows = cache._sql(_SELECT, (db_key, now)).fetchall()
@@ -609,11 +625,33 @@ class DiskcacheStore(Store):
 
     def __len__(self) -> int:
         """Entries stored (diskcache's own count: read-only, O(1)); see the module docstring."""
-        return len(self.native)
+        cache = self._native
+        if cache is None:
+            return self._settings()[0]
+        return len(cache)
 
     def nbytes(self) -> int:
         """The sealed bytes of the entries (what `max_bytes` bounds)."""
-        return _totals(self.native._sql_retry)[1]
+        cache = self._native
+        if cache is None:
+            return self._settings()[1]
+        return _totals(cache._sql_retry)[1]
+
+    def _settings(self) -> tuple[int, int]:
+        """(count, size) of a database this process has not opened, read without opening it.
+
+        Opening the Cache writes its settings; this only reads. (A read-only connection would
+        leave SQLite's `-wal` and `-shm` files behind; this one, the last to close, removes
+        them as the Cache's own would.)
+        """
+        db = self.directory / diskcache.core.DBNAME
+        if not db.is_file():
+            return 0, 0
+        try:
+            with contextlib.closing(sqlite3.connect(db, timeout=60)) as con:
+                return _totals(con.execute)
+        except sqlite3.Error:  # not a database yet (just made), or unreadable: open it
+            return _totals(self.native._sql_retry)
 
     def verify(self, fix: bool = False) -> tuple[int, int]:
         """Authenticate every entry; with `fix`, drop the broken ones. (checked, broken).
@@ -643,7 +681,8 @@ class DiskcacheStore(Store):
 
     def close(self) -> None:
         """Close diskcache's SQLite connections."""
-        self.native.close()
+        if self._native is not None:
+            self._native.close()
 
 
 # -- what the store, and clearing other functions' Caches, share -------------------------------
