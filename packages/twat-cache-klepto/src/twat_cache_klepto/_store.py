@@ -707,6 +707,79 @@ def _open_data(entry: str) -> int | None:
         os.close(folder)
 
 
+#: Base64 is encoded and decoded in slices of this many bytes of text (3 MiB of data): one
+#: call on 50 MB would hold the GIL for 50-100 ms (an event loop in another thread would stall).
+_B64_CHUNK = 4 << 20
+
+
+def _read_envelope(entry: str) -> bytes | None:
+    """The envelope stored in an entry (its file's quoted base64, decoded in slices).
+
+    None when there is no entry, `_BROKEN` when it is not a readable file of that form.
+    """
+    try:
+        fd = _open_data(entry)
+    except OSError:  # a symlink (ELOOP, ENOTDIR), no file, unreadable: not an entry of ours
+        return _BROKEN
+    if fd is None:
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        text = size - 2
+        if text < 0 or text % 4 or os.read(fd, 1) != b'"':
+            return _decode(_read_rest(fd, size))  # another form of JSON text (or damage)
+        parts = []
+        while text > 0:
+            data = _read_exactly(fd, min(_B64_CHUNK, text))
+            parts.append(base64.b64decode(data, validate=True))
+            text -= len(data)
+        if os.read(fd, 2) != b'"':
+            return _BROKEN
+        return b"".join(parts)
+    except (OSError, binascii.Error, ValueError):
+        return _BROKEN
+    finally:
+        os.close(fd)
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    """`n` bytes from `fd` (OSError when the file ends before)."""
+    data = os.read(fd, n)
+    if len(data) == n:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < n:
+        more = os.read(fd, n - got)
+        if not more:
+            raise OSError("the entry's file ended early")
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+def _read_rest(fd: int, size: int) -> bytes:
+    """The whole file (from its start)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    return _read_exactly(fd, size) if size else b""
+
+
+def _write_envelope(fd: int, blob: bytes) -> None:
+    """Write `blob` as klepto's JSON text of its base64 (`"..."`), encoded in slices."""
+    _write_all(fd, b'"')
+    view = memoryview(blob)
+    step = _B64_CHUNK // 4 * 3
+    for start in range(0, len(view), step):
+        _write_all(fd, base64.b64encode(view[start : start + step]))
+    _write_all(fd, b'"')
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _read_file(entry: str, limit: int = -1) -> bytes | None:
     """The bytes of an entry's file (the first `limit`).
 
@@ -832,10 +905,8 @@ class KleptoDirStore(_KleptoStore):
         return os.path.join(self.root, _ENTRY + digest)
 
     def _read(self, digest: str) -> Any:
-        data = _read_file(self._entry(digest))
-        if data is None:
-            return _ABSENT
-        return _decode(data)
+        blob = _read_envelope(self._entry(digest))
+        return _ABSENT if blob is None else blob
 
     def _write(self, digest: str, blob: bytes) -> None:
         """Write the entry as klepto does: a temporary folder, renamed into place.
@@ -844,7 +915,6 @@ class KleptoDirStore(_KleptoStore):
         """
         temp = f"{_TEMP}{os.getpid()}-{_HOST}-{os.urandom(8).hex()}"
         temp_path = os.path.join(self.root, temp)
-        data = b'"' + base64.b64encode(blob) + b'"'  # the JSON text klepto writes
         try:
             os.mkdir(temp_path, FOLDER_MODE)
         except FileNotFoundError:  # the archive's folder was removed: make it again
@@ -853,9 +923,7 @@ class KleptoDirStore(_KleptoStore):
         try:
             fd = os.open(os.path.join(temp_path, _DATA), _WRITE_FLAGS, FILE_MODE)
             try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_envelope(fd, blob)  # the JSON text klepto writes
             finally:
                 os.close(fd)
             entry = self._entry(digest)
