@@ -9,6 +9,7 @@ tmpfs (it needs root; skipped otherwise) under pytest's temporary folder.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
 import subprocess
@@ -496,3 +497,51 @@ def test_a_full_disk_then_caching_again_and_clearing(backend, small_disk, caplog
             assert f(x, mb) == bytes([x]) * mb
         assert calls == [7, 8]
     store_of(f).close()
+
+
+# -- secure=False: a cache a team shares follows the umask ----------------------------------------
+
+SHARED = """
+import json, os, stat, sys
+os.umask(0o022)
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_disk_helpers import decorator
+
+@decorator({backend!r}, "team", secure={secure})
+def shared(x):
+    return bytes([x]) * 100_000  # large: diskcache keeps it in a file of its own
+
+for i in range(3):
+    shared(i)
+    shared(i)
+root = Path(os.environ["TWAT_CACHE_DIR"])
+print(json.dumps({{
+    str(p.relative_to(root)): [p.is_dir(), oct(stat.S_IMODE(p.lstat().st_mode))]
+    for p in sorted(root.rglob("*"))
+}}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
+@pytest.mark.parametrize("secure", [True, False])
+def test_secure_false_gives_the_umasks_modes(backend, tmp_path, secure):
+    root = tmp_path / "root"
+    code = SHARED.format(tests=str(Path(__file__).parent), backend=backend, secure=secure)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=dict(os.environ, TWAT_CACHE_DIR=str(root)),
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    modes = json.loads(proc.stdout)
+    folders = {path: mode for path, (is_dir, mode) in modes.items() if is_dir}
+    files = {path: mode for path, (is_dir, mode) in modes.items() if not is_dir}
+    assert len(files) >= 3, modes  # the marker, the entries (and databases), a lock file
+    assert set(files.values()) == {"0o600" if secure else "0o644"}, modes
+    assert set(folders.values()) == {"0o700" if secure else "0o755"}, modes

@@ -82,7 +82,7 @@ from twat_cache.config import CacheConfig
 from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
 from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks
-from twat_cache.paths import FILE_MODE, private_dir
+from twat_cache.paths import file_mode, private_dir
 from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import Store
@@ -182,6 +182,8 @@ class PrivateDisk(diskcache.Disk):  # type: ignore[misc]
         super().__init__(directory, **kwargs)
         #: the value file this thread wrote last (removed again if its row is not stored)
         self.written = threading.local()
+        #: False for a cache a team shares (`secure=False`): files follow the umask
+        self.secure = True
 
     def filename(self, key: Any = UNKNOWN, value: Any = UNKNOWN) -> tuple[str, str]:
         """A new value file's name: `ab/cd/<28 hex>.<pid>-<host>.val`."""
@@ -207,13 +209,13 @@ class PrivateDisk(diskcache.Disk):  # type: ignore[misc]
         """Write `data` to a new 0o600 file; on any failure remove what was written."""
         for attempt in range(10):
             try:
-                fd = os.open(full_path, _WRITE_FLAGS, FILE_MODE)
+                fd = os.open(full_path, _WRITE_FLAGS, file_mode(self.secure))
                 break
             except FileNotFoundError:
                 # A new sub-folder (or another cache removed an empty one meanwhile).
                 if attempt == 9:
                     raise
-                private_dir(os.path.dirname(full_path))
+                private_dir(os.path.dirname(full_path), secure=self.secure)
         try:
             view = memoryview(data)
             while view:
@@ -238,10 +240,13 @@ class PrivateDisk(diskcache.Disk):  # type: ignore[misc]
         return super().get(key, raw)
 
 
-def _private_file(path: Path) -> None:
-    """Create `path` empty with mode 0o600 if missing (SQLite keeps, and copies, its mode)."""
+def _private_file(path: Path, secure: bool = True) -> None:
+    """Create `path` empty, 0o600 (secure=False: the umask's), if missing.
+
+    SQLite keeps a database file's mode, and gives it to the log files it makes beside it.
+    """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode(secure))
     except FileExistsError:
         return
     os.close(fd)
@@ -324,9 +329,12 @@ class DiskcacheStore(Store):
         if not self.bounded:
             policy = POLICIES["fifo"]  # only the default byte bound evicts: keep hits read-only
         self.policy = policy
-        self.directory = private_dir(namespace_dir(Path(ctx.folder), ctx.namespace))
+        self.secure = config.secure
+        self.directory = private_dir(
+            namespace_dir(Path(ctx.folder), ctx.namespace), secure=config.secure
+        )
         self.owned = (self.directory.name,)
-        self.flights = StripedLocks(self.directory / LOCK_FILE, name=ctx.name)
+        self.flights = StripedLocks(self.directory / LOCK_FILE, name=ctx.name, secure=config.secure)
         self._warned: set[str] = set()
         self._pending = 0
         self._pending_bytes = 0
@@ -346,7 +354,7 @@ class DiskcacheStore(Store):
         self._native = cache
 
     def _open(self) -> diskcache.Cache:
-        _private_file(self.directory / diskcache.core.DBNAME)
+        _private_file(self.directory / diskcache.core.DBNAME, self.secure)
         cache = diskcache.Cache(
             str(self.directory),
             disk=PrivateDisk,
@@ -356,6 +364,7 @@ class DiskcacheStore(Store):
             statistics=False,  # twat-cache counts hits itself; diskcache's counters cost writes
             tag_index=False,
         )
+        cache._disk.secure = self.secure
         self._get = cache.get
         self._native = cache
         return cache
@@ -787,7 +796,6 @@ def _wipe(cache: diskcache.Cache, directory: Path) -> None:
     with contextlib.suppress(OSError), os.scandir(directory) as scan:
         names += [e.name for e in scan if _HEX2.fullmatch(e.name)]
     remove_owned(directory, names)
-    _private_file(directory / diskcache.core.DBNAME)
 
 
 def _end_transaction(cache: diskcache.Cache) -> None:

@@ -75,7 +75,7 @@ from twat_cache.config import CacheConfig
 from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
 from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks, file_lock
-from twat_cache.paths import FILE_MODE, FOLDER_MODE, private_dir
+from twat_cache.paths import file_mode, folder_mode, private_dir
 from twat_cache.record import CacheRecord
 from twat_cache.secret import Secret, load_secret
 from twat_cache.store import Store
@@ -132,10 +132,13 @@ _WRITE_FLAGS = (
 )
 
 
-def _private_file(path: Path) -> None:
-    """Create `path` empty with mode 0o600 if missing (SQLite keeps, and copies, its mode)."""
+def _private_file(path: Path, secure: bool = True) -> None:
+    """Create `path` empty, 0o600 (secure=False: the umask's), if missing.
+
+    SQLite keeps a database file's mode, and gives it to the log files it makes beside it.
+    """
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, file_mode(secure))
     except FileExistsError:
         return
     os.close(fd)
@@ -202,7 +205,8 @@ class _KleptoStore(Store):
         self.encrypt = config.encrypt
         # LRU order only matters when something is evicted: without a bound, hits stay reads.
         self.touch_on_hit = config.policy == "lru" and self.bounded
-        self.flights = StripedLocks(lock_file, name=ctx.name)
+        self.secure = config.secure
+        self.flights = StripedLocks(lock_file, name=ctx.name, secure=config.secure)
         self._warned: set[str] = set()
         self._mutex = threading.RLock()  # klepto's archives are not thread-safe
         self._stores_since_sweep = 0
@@ -400,8 +404,10 @@ class KleptoSQLStore(_KleptoStore):
         self.owned = (*(DB_NAME + s for s in _DB_FILES), lock)
         # klepto (through SQLAlchemy) checks for the table, then creates it: processes opening
         # the same function at once would race between the two, so opening is serialized.
-        with file_lock(folder / (DB_NAME + ".lock")):
-            _prepare_db(self.db_path)
+        opening = folder / (DB_NAME + ".lock")
+        _private_file(opening, self.secure)  # (file_lock would make it 0o600)
+        with file_lock(opening):
+            _prepare_db(self.db_path, self.secure)
             self.native = sqltable_archive(
                 f"sqlite:///{self.db_path}?table={self.table}",
                 cached=False,  # no in-memory layer: other processes' writes must be seen
@@ -585,11 +591,11 @@ def _after_fork(ref: weakref.ref[KleptoSQLStore]) -> None:
         store._reopen_in_child()
 
 
-def _prepare_db(path: Path) -> None:
+def _prepare_db(path: Path, secure: bool = True) -> None:
     """Create the SQLite file 0o600 and switch it to WAL (persistent) before klepto opens it."""
     if path.exists():
         return
-    _private_file(path)
+    _private_file(path, secure)
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=60)) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
@@ -887,7 +893,7 @@ class KleptoDirStore(_KleptoStore):
         super().__init__(config, ctx, root.with_name(root.name + ".lock"))
         from klepto.archives import dir_archive  # noqa: PLC0415  (heavy: only when opened)
 
-        private_dir(root)
+        private_dir(root, secure=self.secure)
         self.root = root
         self.owned = (root.name, root.name + ".lock")
         self.native = dir_archive(
@@ -895,7 +901,7 @@ class KleptoDirStore(_KleptoStore):
             cached=False,  # no in-memory layer: other processes' writes must be seen
             serialized=True,
             protocol="json",  # JSON, not dill: reading a tampered file must never unpickle
-            permissions=FOLDER_MODE,
+            permissions=folder_mode(self.secure),
         )
         #: (entries, sealed bytes) as last counted plus what this process stored since
         self._estimate: tuple[int, int] | None = None
@@ -916,12 +922,12 @@ class KleptoDirStore(_KleptoStore):
         temp = f"{_TEMP}{os.getpid()}-{_HOST}-{os.urandom(8).hex()}"
         temp_path = os.path.join(self.root, temp)
         try:
-            os.mkdir(temp_path, FOLDER_MODE)
+            os.mkdir(temp_path, folder_mode(self.secure))
         except FileNotFoundError:  # the archive's folder was removed: make it again
-            private_dir(self.root)
-            os.mkdir(temp_path, FOLDER_MODE)
+            private_dir(self.root, secure=self.secure)
+            os.mkdir(temp_path, folder_mode(self.secure))
         try:
-            fd = os.open(os.path.join(temp_path, _DATA), _WRITE_FLAGS, FILE_MODE)
+            fd = os.open(os.path.join(temp_path, _DATA), _WRITE_FLAGS, file_mode(self.secure))
             try:
                 _write_envelope(fd, blob)  # the JSON text klepto writes
             finally:
@@ -1077,7 +1083,7 @@ def open_store(config: CacheConfig, context: CacheRecord) -> _KleptoStore:
     """Open the klepto store for one function: SQL archive for kind "disk", directory for "file"."""
     if context.folder is None:
         raise ValueError("klepto: the store needs a folder (the record's folder is None)")
-    private_dir(Path(context.folder or "."))
+    private_dir(Path(context.folder or "."), secure=config.secure)
     if config.kind == "file":
         return KleptoDirStore(config, context)
     return KleptoSQLStore(config, context)
