@@ -605,18 +605,7 @@ def test_list_prune_clear_on_a_real_backend(tmp_path: Path, case: str) -> None:
 @pytest.mark.parametrize(
     "case",
     [
-        pytest.param(
-            "diskcache",
-            marks=[
-                needs("diskcache"),
-                pytest.mark.xfail(
-                    reason="the diskcache store's len() expires rows, and opening a "
-                    "diskcache.Cache rewrites its settings (cache.db's mtime moves): "
-                    "for the store's owner",
-                    strict=False,
-                ),
-            ],
-        ),
+        pytest.param("diskcache", marks=needs("diskcache")),
         pytest.param("joblib", marks=needs("joblib")),
         pytest.param("klepto-sql", marks=needs("klepto")),
         pytest.param("klepto-dir", marks=needs("klepto")),

@@ -294,10 +294,7 @@ def test_failing_write_is_returned_with_one_warning(backend, monkeypatch, caplog
     def refuse(*_args, **_kwargs):
         raise OSError(28, "No space left on device")
 
-    if backend == "diskcache":
-        monkeypatch.setattr(store.native, "set", refuse)
-    else:
-        monkeypatch.setattr(store, "_write", refuse)
+    monkeypatch.setattr(store, "_write", refuse)
     with caplog.at_level(logging.WARNING, logger="twat_cache"):
         assert [f(1), f(2), f(1)] == [2, 3, 2]
     assert len([r for r in caplog.records if "could not store" in r.getMessage()]) == 1

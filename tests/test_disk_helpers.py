@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -62,7 +63,11 @@ def rewrite_entries(backend: str, folder: Path, change: Callable[[bytes], bytes]
             con.close()
     elif backend == "klepto-sql":
         con = sqlite3.connect(folder / "klepto.sqlite")
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        tables = [
+            r[0]
+            for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            if re.fullmatch(r"t_[0-9a-f]{32}", r[0])  # klepto's tables (not the store's totals)
+        ]
         for table in tables:
             for key, value in con.execute(f"SELECT Kkey, Kval FROM {table}").fetchall():
                 con.execute(

@@ -21,6 +21,7 @@ from test_disk_helpers import backend_params
 
 pytestmark = [
     pytest.mark.slow,
+    pytest.mark.timeout(240),  # each test starts interpreters: a hang must fail, not freeze
     pytest.mark.skipif(
         not (has("twat_cache_diskcache") or has("twat_cache_klepto")),
         reason="needs diskcache or klepto",
@@ -37,6 +38,8 @@ WORKER = textwrap.dedent(
     backend, folder, counts, arg, size = sys.argv[1:6]
     opts = json.loads(sys.argv[6])
     crash = opts.pop("crash", None)
+    crash_after = int(opts.pop("crash_after", 32768))
+    action = opts.pop("action", None)
     go = opts.pop("go", None)
     sleep = opts.pop("sleep", 0)
     coroutine = opts.pop("coroutine", False)
@@ -69,48 +72,78 @@ WORKER = textwrap.dedent(
 
     assert work.cache_backend == backend.split("-")[0], work.cache_backend
 
-    if crash:
-        # Die by SIGKILL in the middle of writing the entry, as a power cut or kill -9 would.
+    if crash == "klepto-sql":
+        # Die by SIGKILL with the entry's row written but its transaction never committed.
         import signal
+
+        import sqlalchemy.engine
+
+        def commit(self):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        sqlalchemy.engine.Connection.commit = commit
+    elif crash:
+        # Die by SIGKILL half-way through the first large write of a file in the cache root,
+        # whichever way the store writes it (a file object, or os.write on a descriptor).
+        import builtins, signal
+
+        root = os.path.realpath(os.environ["TWAT_CACHE_DIR"])
+        real_open, real_write = builtins.open, os.write
+
+        def ours(path):
+            return os.path.realpath(path).startswith(root + os.sep)
 
         def die():
             os.kill(os.getpid(), signal.SIGKILL)
 
-        if crash == "diskcache":
-            import diskcache.core
+        class Dying:
+            def __init__(self, fh):
+                self.fh, self.n = fh, 0
 
-            def half_write(self, full_path, iterator, mode, encoding=None):
-                data = b"".join(iterator)
-                os.makedirs(os.path.dirname(full_path), exist_ok=True)
-                with open(full_path, mode) as fh:
-                    fh.write(data[: len(data) // 2])
-                    fh.flush()
-                die()
-
-            diskcache.core.Disk._write = half_write
-        elif crash == "klepto-sql":
-            import sqlalchemy.engine
-
-            def commit(self):
-                die()  # the row is written but its transaction never commits
-
-            sqlalchemy.engine.Connection.commit = commit
-        else:
-            import klepto._archives as ka
-
-            real_json = ka.json
-
-            class HalfJson:
-                load = staticmethod(real_json.load)
-
-                @staticmethod
-                def dump(value, fh):
-                    text = real_json.dumps(value)
-                    fh.write(text[: len(text) // 2])
-                    fh.flush()
+            def write(self, data):
+                self.n += len(data)
+                if self.n >= crash_after:
+                    self.fh.write(data[: len(data) // 2])
+                    self.fh.flush()
                     die()
+                return self.fh.write(data)
 
-            ka.json = HalfJson
+            def __getattr__(self, name):
+                return getattr(self.fh, name)
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return self.fh.__exit__(*exc)
+
+        def dying_open(file, mode="r", *args, **kwargs):
+            fh = real_open(file, mode, *args, **kwargs)
+            if isinstance(file, (str, os.PathLike)) and set(mode) & set("wxa+") and ours(file):
+                return Dying(fh)
+            return fh
+
+        def dying_write(fd, data):
+            if len(data) >= crash_after and ours(f"/proc/self/fd/{fd}"):
+                real_write(fd, bytes(data[: len(data) // 2]))
+                die()
+            return real_write(fd, data)
+
+        builtins.open, os.write = dying_open, dying_write
+
+    if action:
+        from twat_cache.testing import store_of
+
+        if action == "prune":
+            done = {"pruned": store_of(work).prune()}
+        else:
+            work.cache_clear()
+            done = {"cleared": True}
+        # measured while the store is open (SQLite tidies its log when the last one closes)
+        files = [p for p in Path(os.environ["TWAT_CACHE_DIR"], folder).rglob("*") if p.is_file()]
+        done["bytes"] = sum(p.stat().st_size for p in files if not p.is_symlink())
+        print(json.dumps(done))
+        sys.exit(0)
 
     if go:
         Path(go + "." + str(os.getpid())).touch()
@@ -210,9 +243,15 @@ def test_single_flight_across_four_processes(backend, run, tmp_path, coroutine):
     assert sorted(r["misses"] for r in results) == [0, 0, 0, 1]
 
 
+def crash_for(backend: str) -> str:
+    """How a worker of `backend` dies mid-write: in SQLite's commit, or half-way in a file."""
+    return "klepto-sql" if backend == "klepto-sql" else "write"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 def test_writer_killed_half_way_leaves_no_half_entry(backend, run):
     size = 20_000  # a value of ~100 KB: diskcache writes it to its own file
-    crashed = run.start(backend, 3, size=size, crash=backend)
+    crashed = run.start(backend, 3, size=size, crash=crash_for(backend))
     run.finish(crashed, ok=False)
     assert crashed.returncode == -9
     assert run.computations() == 1
@@ -268,3 +307,42 @@ def _child_calls(f) -> None:
     assert f(1) == 3
     assert f(2) == 6
     assert f(2) == 6
+
+
+def _tree(folder: Path) -> tuple[int, list[str]]:
+    """Bytes of every file below `folder`, and the names that look like partial writes."""
+    total, partial = 0, []
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            total += path.stat().st_size
+        if path.name.endswith(".val") or path.name.startswith("K_.I_"):
+            partial.append(str(path.relative_to(folder)))
+    return total, partial
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("action", ["prune", "clear"])
+def test_writers_killed_mid_write_leave_nothing_after_prune_or_clear(
+    backend, run, cache_root, action
+):
+    """Issue 13: three writers SIGKILLed while writing values of several MB left 100+ MiB that
+    `prune` never removed. Their leftovers (diskcache's value files, klepto's temporary entry
+    folders, the uncommitted pages in SQLite's log) must go with `prune`, and with `clear`."""
+    size = 1_500_000  # a pickled value of ~3 MB
+    for arg in (11, 12, 13):
+        crashed = run.start(backend, arg, size=size, crash=crash_for(backend), crash_after=1 << 20)
+        run.finish(crashed, ok=False)
+        assert crashed.returncode == -9
+    folder = cache_root / "shared"
+    before, _ = _tree(folder)
+    assert before > 1_000_000  # the kills left partial data behind (SQLite: its log)
+    done = run.once(backend, 0, action=action)
+    assert done.pop("bytes") < 256_000, done  # the databases and lock files, nearly empty
+    assert done == ({"pruned": 0} if action == "prune" else {"cleared": True})
+    after, partial = _tree(folder)
+    assert partial == []
+    assert after < 256_000, after
+    # and the cache still works
+    assert run.once(backend, 11, size=size) == {"hits": 0, "misses": 1}
+    assert run.once(backend, 11, size=size) == {"hits": 1, "misses": 0}

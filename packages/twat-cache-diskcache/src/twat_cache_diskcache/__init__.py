@@ -2,9 +2,9 @@
 
 Importing this module must not import diskcache itself: the store lives in `_store` and is
 imported only when a cache is opened. Policies map to diskcache's eviction policies (lru:
-least-recently-used, lfu: least-frequently-used, fifo and ttl: least-recently-stored); expiry
-is diskcache's own. `maxsize` counts entries; without it diskcache's default 1 GiB size limit
-(bytes of values) is the bound.
+least-recently-used, lfu: least-frequently-used, fifo and ttl: least-recently-stored). Expiry
+is exact by the deadline sealed in each entry; diskcache's own expiry collects them. `maxsize`
+counts entries and `max_bytes` bounds their sealed bytes (default: diskcache's 1 GiB).
 """
 
 from twat_cache.spec import BackendSpec

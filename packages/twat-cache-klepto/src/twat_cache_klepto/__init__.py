@@ -2,9 +2,10 @@
 
 Importing this module must not import klepto itself: the store lives in `_store` and is
 imported only when a cache is opened. Kind "disk" is klepto's SQL archive in a SQLite file,
-kind "file" its directory archive. klepto has no expiry (the core's TTLStore adds it) and no
-size bound: `maxsize` counts entries and evicts the oldest stored (fifo, ttl) or the least
-recently used (lru); without `maxsize` the archive is unbounded.
+kind "file" its directory archive. klepto has no expiry and no size bound of its own: the store
+expires entries by the deadline sealed in each (collected by sweeps and `prune`), `maxsize`
+counts entries and `max_bytes` bounds their sealed bytes, evicting the oldest stored (fifo, ttl)
+or the least recently used (lru); without them the archive is unbounded.
 """
 
 from twat_cache.spec import BackendSpec
