@@ -271,11 +271,6 @@ def _hold_key_for(target_id: str, folder: str, ready: Any, seconds: float) -> No
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    reason="the disk stores make their StripedLocks without config.wait_timeout (only "
-    "$TWAT_CACHE_WAIT_TIMEOUT reaches them): a plugin change",
-    strict=False,
-)
 @over(PERSISTENT)
 def test_the_wait_timeout_option_bounds_a_cross_process_wait(
     target: Target, tmp_path: Path

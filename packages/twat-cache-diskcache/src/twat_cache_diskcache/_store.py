@@ -334,7 +334,12 @@ class DiskcacheStore(Store):
             namespace_dir(Path(ctx.folder), ctx.namespace), secure=config.secure
         )
         self.owned = (self.directory.name,)
-        self.flights = StripedLocks(self.directory / LOCK_FILE, name=ctx.name, secure=config.secure)
+        self.flights = StripedLocks(
+            self.directory / LOCK_FILE,
+            name=ctx.name,
+            secure=config.secure,
+            timeout=config.wait_timeout,
+        )
         self._warned: set[str] = set()
         self._pending = 0
         self._pending_bytes = 0

@@ -34,6 +34,7 @@ store's keys (`buffer_hash`).
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import hmac
 import inspect
@@ -43,12 +44,12 @@ import mmap
 import os
 import pickle
 import re
+import secrets
 import shutil
 import socket
 import stat
 import struct
 import sys
-import tempfile
 import time
 from collections.abc import Hashable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -63,7 +64,7 @@ from twat_cache.config import CacheConfig
 from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
 from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks
-from twat_cache.paths import FILE_MODE, private_dir
+from twat_cache.paths import FILE_MODE, file_mode, private_dir
 from twat_cache.record import CacheRecord
 from twat_cache.secret import ID_SIZE, Secret, load_secret
 from twat_cache.store import Store
@@ -119,6 +120,10 @@ _FINGERPRINT = re.compile(r"[0-9a-f]{16}|nocode")
 #: (format 1, sealed by an unknown secret).
 _ENTRY = re.compile(rf"(?:([0-9a-f]{{{2 * ID_SIZE}}})-)?([0-9a-f]{{32,128}})\.jbl")
 #: This host, in temporary names (a process id is only meaningful on its own host).
+#: Flags of a new temporary file: exclusive, never through a symbolic link
+_TMP_FLAGS = (
+    os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+)
 _HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
 _POSIX = os.name == "posix"
 #: Linux tells a process's state (zombie or not) in /proc.
@@ -221,10 +226,12 @@ class JoblibStore(Store):
             )
             self.mmap_mode = None
         top = Path(context.folder)
+        #: False for a cache a team shares (`secure=False`): files and folders follow the umask
+        self.secure = config.secure
         # What joblib is about to create in the folder is ours; what already exists (a user's
         # own .gitignore, say) is not: it is neither chmod-ed nor ever removed.
         created = [n for n in (LOCATION, ".gitignore") if not os.path.lexists(top / n)]
-        private_dir(top / LOCATION)  # before joblib makes it with the umask's mode
+        private_dir(top / LOCATION, secure=self.secure)  # before joblib makes it
         self.native = joblib.Memory(
             location=os.fspath(context.folder),
             mmap_mode=self.mmap_mode,
@@ -232,12 +239,12 @@ class JoblibStore(Store):
             verbose=0,
         )
         location = Path(self.native.store_backend.location)
-        if ".gitignore" in created:
+        if ".gitignore" in created and self.secure:
             _make_private(top / ".gitignore")  # written by joblib (umask's mode)
         namespace = context.namespace
         base, code = _split_namespace(namespace)
-        self._function_dir = private_dir(location / _function_dir_name(base))
-        self.folder = private_dir(self._function_dir / code)
+        self._function_dir = private_dir(location / _function_dir_name(base), secure=self.secure)
+        self.folder = private_dir(self._function_dir / code, secure=self.secure)
         self.owned = (
             *created,
             os.path.relpath(self._function_dir, top).replace(os.sep, "/"),
@@ -258,7 +265,12 @@ class JoblibStore(Store):
         # one tuple, so that threads never see one without the other).
         self._current: tuple[Secret | None, str] = (None, self._prefix)
         self.name = context.name
-        self.flights = StripedLocks(self._function_dir / LOCK_FILE, name=context.name)
+        self.flights = StripedLocks(
+            self._function_dir / LOCK_FILE,
+            name=context.name,
+            secure=config.secure,
+            timeout=config.wait_timeout,
+        )
         self._foreign_warned = False
         self._recency = config.policy != "fifo"  # LRU-like policies record reads in atime
         # digest -> (file signature, trailer metadata) of files this process authenticated
@@ -528,12 +540,20 @@ class JoblibStore(Store):
         remove the file at once when this process dies half-way (SIGKILL, power loss), and
         leave it alone while it writes. A removed folder is recreated.
         """
+        # Not tempfile.mkstemp: it always makes 0o600, and a shared cache wants the umask's.
         prefix = f"{TMP_PREFIX}{_HOST}-{os.getpid()}-"
-        try:
-            return tempfile.mkstemp(prefix=prefix, suffix=TMP_SUFFIX, dir=self.folder)
-        except FileNotFoundError:  # cleared away (clear_cache, joblib's Memory.clear)
-            self._recreate()
-            return tempfile.mkstemp(prefix=prefix, suffix=TMP_SUFFIX, dir=self.folder)
+        mode = file_mode(self.secure)
+        for attempt in range(100):
+            tmp = os.path.join(self.folder, f"{prefix}{secrets.token_hex(8)}{TMP_SUFFIX}")
+            try:
+                return os.open(tmp, _TMP_FLAGS, mode), tmp
+            except FileExistsError:
+                continue
+            except FileNotFoundError:  # cleared away (clear_cache, joblib's Memory.clear)
+                if attempt:
+                    raise
+                self._recreate()
+        raise FileExistsError(errno.EEXIST, "no free temporary file name", self.folder)
 
     def _evict(self, secret: Secret, keep: str) -> None:
         """Drop entries beyond `maxsize` and `max_bytes`: least recently used first (fifo: oldest).
@@ -763,7 +783,7 @@ class JoblibStore(Store):
 
     def _recreate(self) -> None:
         """Create the entry folder again, every level 0o700 (mkdir's parents get the umask's)."""
-        private_dir(self.folder)  # the levels that are missing, each 0o700
+        private_dir(self.folder, secure=self.secure)  # only the levels that are missing
 
     def _unlink(self, path: str, digest: str | None = None) -> bool:
         """Remove an entry file; True if the entry existed."""

@@ -206,7 +206,9 @@ class _KleptoStore(Store):
         # LRU order only matters when something is evicted: without a bound, hits stay reads.
         self.touch_on_hit = config.policy == "lru" and self.bounded
         self.secure = config.secure
-        self.flights = StripedLocks(lock_file, name=ctx.name, secure=config.secure)
+        self.flights = StripedLocks(
+            lock_file, name=ctx.name, secure=config.secure, timeout=config.wait_timeout
+        )
         self._warned: set[str] = set()
         self._mutex = threading.RLock()  # klepto's archives are not thread-safe
         self._stores_since_sweep = 0
