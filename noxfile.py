@@ -58,11 +58,25 @@ def sync(session: nox.Session, *extras: str, groups: tuple[str, ...] = ()) -> No
     session.run_install(*args, env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location})
 
 
+#: What depends on which plugins are installed (the rest runs over whatever is installed, so
+#: "all" and each plugin alone cover it): chains, picks, fallbacks, the installed stores' contract.
+COMBINATION_TESTS = [
+    "tests/test_install_matrix.py",
+    "tests/test_chains.py",
+    "tests/test_registry.py",
+    "tests/test_decorators.py",
+    "tests/test_contract.py",
+    "tests/test_async.py",
+    "tests/test_docs_backends.py",
+]
+
+
 def run_tests(session: nox.Session, combo: tuple[str, ...], *, quick: bool = False) -> None:
+    """The suite on one install combination; `quick`: only what depends on the combination."""
     sync(session, *combo)
     env = {"TWAT_CACHE_EXPECT_BACKENDS": ",".join(combo) or "none"}
-    marks = ["-m", "not slow"] if quick and not session.posargs else []
-    session.run("python", "-m", "pytest", *marks, *session.posargs, env=env)
+    only = ["-m", "not slow", *COMBINATION_TESTS] if quick and not session.posargs else []
+    session.run("python", "-m", "pytest", *only, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON)
@@ -70,8 +84,11 @@ def run_tests(session: nox.Session, combo: tuple[str, ...], *, quick: bool = Fal
 def tests(session: nox.Session, combo: tuple[str, ...]) -> None:
     """Tests on one install combination of the covering set (core, all, each, all-but-each).
 
-    The multi-process tests (marked slow) run where each backend is alone and where all are
-    installed; the all-but-one sessions prove the fallback chains and the in-process contract.
+    The whole suite, multi-process tests (marked slow) included, runs on core, on all, and on
+    each backend alone; the all-but-one sessions run what depends on the combination
+    (`COMBINATION_TESTS`: the chains each decorator picks, fallbacks, the installed stores'
+    contract), since everything else is parametrized over the installed backends and "all"
+    already ran it. `nox -s full` runs the whole suite on every subset.
     """
     run_tests(session, combo, quick=len(combo) == len(BACKENDS) - 1)
 
