@@ -11,25 +11,14 @@ import asyncio
 import logging
 import subprocess
 import sys
-from typing import Any
 
 import pytest
 
 import twat_cache as tc
 from conftest import has, needs
+from helpers import run
 
 pytestmark = needs("aiocache")
-
-WAIT = 20.0
-
-
-def run(coro: Any) -> Any:
-    """Run `coro` on a new event loop, failing instead of hanging."""
-
-    async def guarded() -> Any:
-        return await asyncio.wait_for(coro, WAIT)
-
-    return asyncio.run(guarded())
 
 
 def test_acache_uses_aiocache_and_exposes_its_cache():
