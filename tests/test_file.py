@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import needs
+from helpers import warnings_of
 from twat_cache.testing import store_of
 
 pytestmark = needs("joblib")
@@ -28,14 +29,6 @@ def entries(func) -> list[Path]:
     """The entry files of a decorated function (its own folder, current code version)."""
     folder = store_of(func).folder
     return sorted(p for p in Path(folder).iterdir() if p.suffix == ".jbl")
-
-
-def warnings_of(caplog) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "twat_cache" and r.levelno >= logging.WARNING
-    ]
 
 
 def test_fcache_picks_joblib(caplog):

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from conftest import needs
+from helpers import warnings_of
 from twat_cache.testing import FakeClock, store_of
 
 pytestmark = needs("joblib")
@@ -30,14 +31,6 @@ def entries(func) -> list[Path]:
     """The entry files of a decorated function (every secret's)."""
     folder = store_of(func).folder
     return sorted(p for p in Path(folder).iterdir() if p.suffix == ".jbl")
-
-
-def warnings_of(caplog) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "twat_cache" and r.levelno >= logging.WARNING
-    ]
 
 
 def counted(**options):

@@ -25,7 +25,7 @@ import pytest
 
 import twat_cache as tc
 from conftest import has
-from helpers import python
+from helpers import logged, python
 from redis_server import redis_server, redis_url  # noqa: F401
 
 #: backend id -> (plugin module needed, source of the decorator taking a folder name)
@@ -85,11 +85,8 @@ def check_backend(func: Any, backend: str) -> None:
 
 
 def key_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "twat_cache" and r.levelno == logging.WARNING and "uncached" in r.getMessage()
-    ]
+    """The `twat_cache` logger's warnings (WARNING exactly) about uncached calls."""
+    return logged(caplog, logging.WARNING, exact=True, containing="uncached")
 
 
 # --- callables as arguments ---------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import python
+from helpers import logged, python
 from twat_cache import secret as secret_mod
 from twat_cache.secret import KEY_FILE, Secret, config_root, load_secret
 
@@ -35,7 +35,8 @@ def key_file() -> Path:
 
 
 def warnings_about_the_key(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if "secret key file" in r.getMessage()]
+    """What any logger said, at any level, about the secret key file."""
+    return logged(caplog, logger=None, containing="secret key file")
 
 
 def run(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
