@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from conftest import needs
-from helpers import warnings_of
+from helpers import python, run_python, warnings_of
 from servers import RedisServer
 from twat_cache.testing import store_of
 
@@ -58,24 +58,13 @@ def keys_of(func: Any, url: str) -> set[bytes]:
     return set(raw(url).scan_iter(match=store.pattern))
 
 
-def run_py(code: str, *args: str, timeout: float = 60) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
 # --- plugin wiring ----------------------------------------------------------------------------
 
 
 def test_plugin_import_does_not_import_redis() -> None:
-    out = run_py("import sys, twat_cache_redis; print('redis' in sys.modules)")
+    out = run_python(
+        "import sys, twat_cache_redis; print('redis' in sys.modules)", timeout=60
+    ).strip()
     assert out == "False"
 
 
@@ -383,8 +372,8 @@ print(double(21), double.cache_backend, double.cache_info().hits)
 @pytest.mark.slow
 def test_persists_across_processes(redis_url: str, tmp_path: Path) -> None:
     log = tmp_path / "calls.log"
-    assert run_py(PERSIST, str(log)) == "42 redis 0"
-    assert run_py(PERSIST, str(log)) == "42 redis 1"
+    assert run_python(PERSIST, str(log), timeout=60).strip() == "42 redis 0"
+    assert run_python(PERSIST, str(log), timeout=60).strip() == "42 redis 1"
     assert log.read_text().splitlines() == ["computed"]
 
 
@@ -414,14 +403,7 @@ def test_processes_with_different_secrets_never_delete_each_others_entries(
     outs = []
     for secret in ("one", "two", "one", "two"):
         monkeypatch.setenv("TWAT_CACHE_SECRET", secret)
-        proc = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(SECRETS), str(log)],
-            env=dict(os.environ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        proc = python("-c", textwrap.dedent(SECRETS), str(log), timeout=60)
         outs.append(proc)
     assert {p.stdout for p in outs} == {"[0, 2, 4]\n"}
     assert len(log.read_text().splitlines()) == 6  # each secret computed once, then hits
