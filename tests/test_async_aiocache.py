@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-import sys
 
 import pytest
 
 import twat_cache as tc
 from conftest import has, needs
-from helpers import run
+from helpers import run, run_python
 
 pytestmark = needs("aiocache")
 
@@ -277,8 +275,7 @@ def test_the_store_directly():
 
 def test_importing_the_plugin_does_not_import_aiocache():
     code = "import sys, twat_cache, twat_cache_aiocache; print('aiocache' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert run_python(code).strip() == "False"
 
 
 def test_ttl_with_maxsize_keeps_lru_order():

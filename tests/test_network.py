@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from conftest import has, needs
-from helpers import in_child, warnings_of
+from helpers import in_child, run_python, warnings_of
 from servers import MemcachedPool, RedisCluster, RedisSentinel, RedisServer, ServerFactory
 from twat_cache.testing import store_of
 
@@ -596,16 +596,10 @@ def test_memcached_url_from_the_environment_and_acache(
 
 
 def test_memcached_plugin_import_does_not_import_pymemcache() -> None:
-    import subprocess
-    import sys
-
     if not has("twat_cache_memcached"):
         pytest.skip("needs memcached")
     code = "import sys, twat_cache_memcached; print('pymemcache' in sys.modules)"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert out.stdout.strip() == "False"
+    assert run_python(code, timeout=60).strip() == "False"
 
 
 @memcached_only
