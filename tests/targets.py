@@ -9,7 +9,6 @@ whether it is a value or an awaitable. Targets whose plugin is not installed are
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import pytest
 
 import twat_cache as tc
 from conftest import has
+from helpers import run
 
 
 @dataclass(frozen=True)
@@ -186,9 +186,5 @@ def control(method: Any, *args: Any, **kwargs: Any) -> Any:
 def resolve(answer: Any) -> Any:
     """A value as is; an awaitable run to completion on a fresh loop (20 s at most)."""
     if inspect.isawaitable(answer):
-
-        async def guarded() -> Any:
-            return await asyncio.wait_for(answer, 20)
-
-        return asyncio.run(guarded())
+        return run(answer)
     return answer

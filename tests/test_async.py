@@ -20,6 +20,7 @@ import pytest
 
 import twat_cache as tc
 from conftest import has
+from helpers import run
 from twat_cache.store import Store
 
 DECORATORS: dict[str, Callable[[], Any]] = {
@@ -41,15 +42,6 @@ MEMORY = {k: v for k, v in DECORATORS.items() if not k.startswith(("bcache", "fc
 MEM = pytest.mark.parametrize("make", MEMORY.values(), ids=MEMORY.keys())
 
 WAIT = 20.0  # seconds; only a hang (a bug) ever reaches it
-
-
-def run(coro: Any) -> Any:
-    """Run `coro` on a new event loop, failing instead of hanging."""
-
-    async def guarded() -> Any:
-        return await asyncio.wait_for(coro, WAIT)
-
-    return asyncio.run(guarded())
 
 
 @ALL

@@ -9,27 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-import sys
-from typing import Any
 
 import pytest
 
 import twat_cache as tc
 from conftest import has, needs
+from helpers import run, run_python
 
 pytestmark = needs("aiocache")
-
-WAIT = 20.0
-
-
-def run(coro: Any) -> Any:
-    """Run `coro` on a new event loop, failing instead of hanging."""
-
-    async def guarded() -> Any:
-        return await asyncio.wait_for(coro, WAIT)
-
-    return asyncio.run(guarded())
 
 
 def test_acache_uses_aiocache_and_exposes_its_cache():
@@ -288,8 +275,7 @@ def test_the_store_directly():
 
 def test_importing_the_plugin_does_not_import_aiocache():
     code = "import sys, twat_cache, twat_cache_aiocache; print('aiocache' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert run_python(code).strip() == "False"
 
 
 def test_ttl_with_maxsize_keeps_lru_order():

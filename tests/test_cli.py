@@ -13,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 
 from conftest import needs
 from fakedisk import make_plugin_dir
+from helpers import python, run_python, twat_cache
 
 # Slow: every test runs the real command in subprocesses; they run in the sessions
 # where each backend is alone and where all are installed.
@@ -34,29 +34,19 @@ def plugin_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_plugin_dir(tmp_path_factory.mktemp("plugin"))
 
 
-def _env(root: Path, plugin: Path | None = None, **extra: str) -> dict[str, str]:
-    env = dict(os.environ, TWAT_CACHE_DIR=str(root), PYTHONWARNINGS="ignore", **extra)
-    if plugin is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin), env.get("PYTHONPATH")]))
-    return env
+def _env(root: Path, **extra: str) -> dict[str, str]:
+    """What the children's environment adds: the cache root at `root`, no warnings."""
+    return {"TWAT_CACHE_DIR": str(root), "PYTHONWARNINGS": "ignore", **extra}
 
 
 def twat(
     root: Path, *args: str, plugin: Path | None = None, expect: int = 0, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    """Run `python -m twat_cache ARGS` with the cache root at `root`; check the exit status."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "twat_cache", *args],
-        env=_env(root, plugin, **env),
-        stdin=subprocess.DEVNULL,  # never a terminal: `clear` must not wait for an answer
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == expect, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    return proc
+    """Run `python -m twat_cache ARGS` with the cache root at `root`; check the exit status.
+
+    Its stdin is never a terminal: `clear` must not wait for an answer.
+    """
+    return twat_cache(*args, expect=expect, clean=True, env=_env(root, **env), pythonpath=plugin)
 
 
 def twat_json(root: Path, *args: str, plugin: Path | None = None, expect: int = 0) -> Any:
@@ -65,16 +55,8 @@ def twat_json(root: Path, *args: str, plugin: Path | None = None, expect: int = 
 
 def run_script(root: Path, code: str, plugin: Path | None = None, **env: str) -> Any:
     """Run `code` in a fresh interpreter; it prints one JSON document as its last line."""
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=_env(root, plugin, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    out = run_python(code, env=_env(root, **env), pythonpath=plugin)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 POPULATE = """
@@ -122,7 +104,11 @@ def test_console_script_next_to_interpreter(tmp_path: Path) -> None:
     if not script.exists():
         pytest.skip("the console script is not installed next to this interpreter")
     proc = subprocess.run(
-        [str(script), "path"], env=_env(tmp_path), capture_output=True, text=True, check=False
+        [str(script), "path"],
+        env={**os.environ, **_env(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(tmp_path)
@@ -383,13 +369,13 @@ def test_clear_asks_on_a_terminal(
     master, terminal = pty.openpty()
     try:
         os.write(master, f"{answer}\n".encode())
-        proc = subprocess.run(
-            [sys.executable, "-m", "twat_cache", "clear"],
-            env=_env(tmp_path, plugin_dir),
+        proc = python(
+            "-m",
+            "twat_cache",
+            "clear",
+            env=_env(tmp_path),
+            pythonpath=plugin_dir,
             stdin=terminal,
-            capture_output=True,
-            text=True,
-            timeout=120,
             check=False,
         )
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 
@@ -12,6 +11,7 @@ import pytest
 
 import twat_cache as tc
 from conftest import has
+from helpers import python
 from twat_cache.paths import write_marker
 
 DECORATORS = [tc.mcache, tc.bcache, tc.fcache, tc.ucache]
@@ -341,13 +341,8 @@ def test_bare_install_fcache_and_persistent_ucache_warn_once(caplog):
 
 
 def test_nothing_is_printed_on_import_or_use(capfd):
-    import subprocess
-    import sys
-
     code = "import twat_cache as t\n@t.bcache\ndef f(x): return x\nf(1); f(1)\n"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True
-    )
+    out = python("-c", code)
     assert out.stdout == ""
     # No handler is configured: only Python's last-resort handler may print warnings to stderr
     # (the fallback notice, once).

@@ -8,12 +8,12 @@ these run against any version of twat-cache; every test has a hard timeout.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
 
 from conftest import needs
+from helpers import python
 
 # The function lives in a module of its own: a spawned child imports it under the same name, so
 # it asks for the very same key (a function in __main__ would be __mp_main__'s in the child).
@@ -67,10 +67,7 @@ def test_a_function_calling_its_own_key_from_a_child_process_gets_an_answer(
     (tmp_path / "recursing.py").write_text(module)
     script = tmp_path / "main.py"
     script.write_text(MAIN)
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=100, check=False
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = python(str(script), timeout=100)
     assert proc.stdout.split() == ["4", "4"]
 
 

@@ -21,6 +21,7 @@ import pytest
 
 import twat_cache as tc
 from conftest import has, needs
+from helpers import dead_pid, python
 from test_disk_helpers import backend_params, decorator, rewrite_entries, stored_blobs
 from twat_cache.secret import load_secret
 from twat_cache.testing import FakeClock, store_of
@@ -340,16 +341,6 @@ def test_diskcache_prune_never_follows_a_symlinked_value_folder(cache_root, tmp_
 # -- leftovers of writers: removed when the writer is dead or stale, kept while it may work --------
 
 
-def _dead_pid() -> int:
-    proc = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return int(proc.stdout)
-
-
 @pytest.mark.slow  # starts processes (or mounts a filesystem)
 @needs("diskcache")
 @pytest.mark.timeout(60)
@@ -366,8 +357,8 @@ def test_diskcache_leftover_value_files(cache_root):
     sub.mkdir(parents=True, exist_ok=True)
     host = _store._HOST
     live = sub / f"{'1' * 28}.{os.getpid()}-{host}.val"  # a write in progress here
-    dead = sub / f"{'2' * 28}.{_dead_pid()}-{host}.val"  # its writer is gone
-    elsewhere = sub / f"{'3' * 28}.{_dead_pid()}-00000000.val"  # another host's: may be alive
+    dead = sub / f"{'2' * 28}.{dead_pid()}-{host}.val"  # its writer is gone
+    elsewhere = sub / f"{'3' * 28}.{dead_pid()}-00000000.val"  # another host's: may be alive
     plain = sub / f"{'4' * 28}.val"  # diskcache's own naming: no writer known
     stale = sub / f"{'5' * 28}.val"
     for path in (live, dead, elsewhere, plain, stale):
@@ -398,7 +389,7 @@ def test_dir_archive_leftover_temporary_folders(cache_root):
     root = _archive(cache_root, "temps")
     host = _store._HOST
     live = root / f"K_.I_{os.getpid()}-{host}-aa"
-    dead = root / f"K_.I_{_dead_pid()}-{host}-bb"
+    dead = root / f"K_.I_{dead_pid()}-{host}-bb"
     stale = root / "K_.I_cc"
     young = root / "K_.I_dd"
     for path in (live, dead, stale, young):
@@ -530,15 +521,7 @@ print(json.dumps({{
 def test_secure_false_gives_the_umasks_modes(backend, tmp_path, secure):
     root = tmp_path / "root"
     code = SHARED.format(tests=str(Path(__file__).parent), backend=backend, secure=secure)
-    proc = subprocess.run(
-        [sys.executable, "-c", code],
-        env=dict(os.environ, TWAT_CACHE_DIR=str(root)),
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = python("-c", code, env={"TWAT_CACHE_DIR": str(root)}, timeout=100)
     modes = json.loads(proc.stdout)
     folders = {path: mode for path, (is_dir, mode) in modes.items() if is_dir}
     files = {path: mode for path, (is_dir, mode) in modes.items() if not is_dir}

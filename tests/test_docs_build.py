@@ -6,15 +6,15 @@ they build into temporary folders, from a temporary copy when the benchmark tabl
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
-import sys
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
+
+from helpers import python
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -47,18 +47,8 @@ def test_the_pages_the_issue_asks_for() -> None:
 
 
 def _build(cwd: Path, site: Path) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
-    proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "--site-dir", str(site)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc
+    build = ["-m", "mkdocs", "build", "--strict", "-q", "--site-dir", str(site)]
+    return python(*build, cwd=cwd, env={"NO_MKDOCS_2_WARNING": "1"}, timeout=240)
 
 
 @needs_mkdocs

@@ -8,15 +8,14 @@ skipped when one is missing. Lines `$ twat-cache ...` in ```console blocks are r
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import subprocess
-import sys
 from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
+
+from helpers import python, twat_cache
 
 # Slow: every example runs in its own interpreter; they run in the sessions
 # where each backend is alone and where all are installed.
@@ -54,7 +53,7 @@ def test_the_docs_have_examples() -> None:
 
 
 def _env(root: Path) -> dict[str, str]:
-    return dict(os.environ, TWAT_CACHE_DIR=str(root))
+    return {"TWAT_CACHE_DIR": str(root)}
 
 
 @pytest.mark.parametrize("code", [c for _, c in PYTHON], ids=[i for i, _ in PYTHON])
@@ -65,15 +64,7 @@ def test_python_example(code: str, tmp_path: Path) -> None:
             pytest.skip(f"needs {', '.join(missing)}")
     script = tmp_path / "example.py"
     script.write_text(code)
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        env=_env(tmp_path / "root"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = python(str(script), env=_env(tmp_path / "root"), cwd=tmp_path, check=False)
     assert proc.returncode == 0, f"{proc.stdout}\n{proc.stderr}"
 
 
@@ -86,16 +77,5 @@ def test_console_example(line: str, tmp_path: Path) -> None:
         "f = bcache(folder_name='demo')(lambda x: x)\n"
         "f(1)\n"
     )
-    subprocess.run(
-        [sys.executable, "-c", setup], env=_env(tmp_path / "root"), check=True, timeout=120
-    )
-    args = shlex.split(line)[2:]
-    proc = subprocess.run(
-        [sys.executable, "-m", "twat_cache", *args],
-        env=_env(tmp_path / "root"),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    python("-c", setup, env=_env(tmp_path / "root"))
+    twat_cache(*shlex.split(line)[2:], env=_env(tmp_path / "root"))  # exit status 0

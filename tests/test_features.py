@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 import twat_cache as tc
+from helpers import run
 from targets import ASYNC, EVERY, MEMORY, PERSISTENT, SYNC, Target, call, control, over
 from twat_cache.testing import FakeClock, store_of
 
@@ -326,7 +327,7 @@ def test_stale_on_coroutines_refreshes_in_one_task(target: Target) -> None:
 
     with FakeClock() as clock:
         cached = target.cache(ttl=10, stale=100)(f)
-        asyncio.run(asyncio.wait_for(scenario(clock), 30))
+        run(scenario(clock), timeout=30)
 
 
 # -- max_bytes= ----------------------------------------------------------------------------------
@@ -512,7 +513,7 @@ def test_tasks_created_inside_disabled_inherit_it(target: Target) -> None:
         outside = asyncio.create_task(cached("outside"))
         assert await inside == await outside == "result"
 
-    asyncio.run(asyncio.wait_for(scenario(), 20))
+    run(scenario())
     assert calls == ["first", "inside"]
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import os
 import stat
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from conftest import needs
+from helpers import run_python, twat_cache, warnings_of
 from twat_cache.testing import store_of
 
 pytestmark = needs("joblib")
@@ -28,14 +28,6 @@ def entries(func) -> list[Path]:
     """The entry files of a decorated function (its own folder, current code version)."""
     folder = store_of(func).folder
     return sorted(p for p in Path(folder).iterdir() if p.suffix == ".jbl")
-
-
-def warnings_of(caplog) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "twat_cache" and r.levelno >= logging.WARNING
-    ]
 
 
 def test_fcache_picks_joblib(caplog):
@@ -60,11 +52,8 @@ def test_fcache_picks_joblib(caplog):
 
 
 def test_plugin_import_does_not_import_joblib():
-    import subprocess
-
     code = "import sys, twat_cache, twat_cache_joblib; print('joblib' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    assert run_python(code).strip() == "False"
 
 
 def test_arrays_hash_by_content():
@@ -667,18 +656,8 @@ def test_env_cache_root_is_used(cache_root):
 
 def _cli(root, *args):
     import json
-    import subprocess
 
-    env = {**os.environ, "TWAT_CACHE_DIR": str(root)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "twat_cache", *args, "--json"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(proc.stdout)
+    return json.loads(twat_cache(*args, "--json", env={"TWAT_CACHE_DIR": str(root)}).stdout)
 
 
 def test_cli_counts_and_prunes_joblib_folders_without_touching_other_versions(cache_root):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import needs
+from helpers import dead_pid, python, warnings_of
 from twat_cache.testing import FakeClock, store_of
 
 pytestmark = needs("joblib")
@@ -30,14 +30,6 @@ def entries(func) -> list[Path]:
     """The entry files of a decorated function (every secret's)."""
     folder = store_of(func).folder
     return sorted(p for p in Path(folder).iterdir() if p.suffix == ".jbl")
-
-
-def warnings_of(caplog) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "twat_cache" and r.levelno >= logging.WARNING
-    ]
 
 
 def counted(**options):
@@ -57,28 +49,16 @@ def counted(**options):
 # -- leftovers of killed writers ------------------------------------------------------------------
 
 
-def _dead_pid() -> int:
-    """The id of a process of this host that has exited (and been reaped)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    return int(proc.stdout)
-
-
 def _leftovers(folder: Path) -> dict[str, Path]:
     """Temporary files as a killed or a live writer leaves them, by what they stand for."""
     from twat_cache_joblib import _store
 
     host = _store._HOST
     names = {
-        "dead": f".tmp-{host}-{_dead_pid()}-abc123.jbl.part",
+        "dead": f".tmp-{host}-{dead_pid()}-abc123.jbl.part",
         "live": f".tmp-{host}-{os.getppid()}-def456.jbl.part",  # pytest's parent runs
         "mine": f".tmp-{host}-{os.getpid()}-ghi789.jbl.part",  # another thread may be writing
-        "other-host": f".tmp-0000beef-{_dead_pid()}-jkl012.jbl.part",
+        "other-host": f".tmp-0000beef-{dead_pid()}-jkl012.jbl.part",
         "old": ".tmp-0000beef-1-mno345.jbl.part",
         "unnamed": ".tmp-pqr678.jbl.part",  # format 1: no writer in the name
     }
@@ -411,15 +391,9 @@ def test_secure_false_gives_the_umasks_modes(tmp_path, secure):
     import stat
 
     root = tmp_path / "root"
-    proc = subprocess.run(
-        [sys.executable, "-c", SHARED.format(secure=secure)],
-        env=dict(os.environ, TWAT_CACHE_DIR=str(root)),
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
+    proc = python(
+        "-c", SHARED.format(secure=secure), env={"TWAT_CACHE_DIR": str(root)}, timeout=100
     )
-    assert proc.returncode == 0, proc.stderr
     modes = json.loads(proc.stdout)
     folders = {path: mode for path, (is_dir, mode) in modes.items() if is_dir}
     files = {path: mode for path, (is_dir, mode) in modes.items() if not is_dir}

@@ -24,6 +24,7 @@ import pytest
 
 import twat_cache as tc
 from conftest import has, needs
+from helpers import python, twat_cache
 from twat_cache.testing import store_of
 
 POSIX = sys.platform != "win32"
@@ -51,31 +52,12 @@ def decorator(backend: str, folder: str | Path, **options: Any) -> Any:
 
 def run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `code` in a fresh interpreter (this test's cache root and config folder)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env={**os.environ, "PYTHONWARNINGS": "ignore", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc
+    return python("-c", textwrap.dedent(code), env={"PYTHONWARNINGS": "ignore", **env})
 
 
 def twat(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
     """Run the `twat-cache` command."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "twat_cache", *args],
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == expect, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    return proc
+    return twat_cache(*args, expect=expect, clean=True, env={"PYTHONWARNINGS": "ignore"})
 
 
 # -- folder_name: dangerous folders are refused ----------------------------------------------------

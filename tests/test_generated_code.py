@@ -8,6 +8,7 @@ import traceback
 import pytest
 
 import twat_cache as tc
+from helpers import python
 
 
 def test_a_traceback_through_the_hit_path_shows_its_lines():
@@ -38,9 +39,6 @@ def test_the_generated_source_is_there_for_inspect():
 
 def test_the_source_shows_when_linecache_loads_after_the_first_call():
     """Without linecache loaded at the first call, a later traceback still finds the lines."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, twat_cache as tc\n"
         # A named, always present backend: a fallback notice would load logging (and linecache).
@@ -58,7 +56,5 @@ def test_the_source_shows_when_linecache_loads_after_the_first_call():
         "except ValueError as exc:\n"
         "    print(''.join(traceback.format_exception(exc)))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
+    out = python("-c", code, timeout=60).stdout
     assert "return _tc_slow(" in out

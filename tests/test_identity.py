@@ -25,7 +25,7 @@ import pytest
 
 import twat_cache as tc
 from conftest import has
-from helpers import python
+from helpers import logged, python
 from redis_server import redis_server, redis_url  # noqa: F401
 
 #: backend id -> (plugin module needed, source of the decorator taking a folder name)
@@ -85,11 +85,8 @@ def check_backend(func: Any, backend: str) -> None:
 
 
 def key_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "twat_cache" and r.levelno == logging.WARNING and "uncached" in r.getMessage()
-    ]
+    """The `twat_cache` logger's warnings (WARNING exactly) about uncached calls."""
+    return logged(caplog, logging.WARNING, exact=True, containing="uncached")
 
 
 # --- callables as arguments ---------------------------------------------------------------
@@ -159,10 +156,6 @@ print(repr(load(1)), flush=True)
 """
 
 
-def run_python(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> str:
-    return python(*args, env=env, cwd=cwd).stdout
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("backend", _params(DISK_IDS))
@@ -177,11 +170,11 @@ def test_two_main_scripts_never_share_entries(
         folder.mkdir()
         scripts[label] = folder / "job.py"  # the same file name in two folders
         scripts[label].write_text(SCRIPT.format(decorator=decorator, label=label))
-    first = run_python([str(scripts["A"])])
+    first = python(str(scripts["A"])).stdout
     assert first.split() == ["computed", "('A',", "1)"]
-    other = run_python([str(scripts["B"])])
+    other = python(str(scripts["B"])).stdout
     assert other.split() == ["computed", "('B',", "1)"]  # not A's entry
-    again = run_python([str(scripts["A"])], cwd=tmp_path)  # another working directory
+    again = python(str(scripts["A"]), cwd=tmp_path).stdout  # another working directory
     assert again.split() == ["('A',", "1)"]  # A's own entry: a hit across processes
 
 
@@ -192,9 +185,9 @@ def test_main_without_a_file_is_identified_by_its_code(backend: str) -> None:
     decorator = DISK[backend][1].format(folder="inline")
     one = SCRIPT.format(decorator=decorator, label="one")
     two = SCRIPT.format(decorator=decorator, label="two")
-    assert run_python(["-c", one]).split() == ["computed", "('one',", "1)"]
-    assert run_python(["-c", two]).split() == ["computed", "('two',", "1)"]
-    assert run_python(["-c", one]).split() == ["('one',", "1)"]  # same code: its own entry
+    assert python("-c", one).stdout.split() == ["computed", "('one',", "1)"]
+    assert python("-c", two).stdout.split() == ["computed", "('two',", "1)"]
+    assert python("-c", one).stdout.split() == ["('one',", "1)"]  # same code: its own entry
 
 
 def test_main_namespaces() -> None:
@@ -208,10 +201,10 @@ def test_main_namespaces() -> None:
         print(function_namespace(load))
         """
     )
-    out = run_python(["-c", code]).strip()
+    out = python("-c", code).stdout.strip()
     assert out.startswith("__main__[code:"), out
     assert out.endswith("]:load"), out
-    again = run_python(["-c", code], env={"PYTHONHASHSEED": "7"}).strip()
+    again = python("-c", code, env={"PYTHONHASHSEED": "7"}).stdout.strip()
     assert again == out  # the code digest is stable across processes and hash seeds
 
     def local(x: int) -> int:
@@ -368,7 +361,7 @@ def test_disk_digest_of_a_frozenset_holder_ignores_the_hash_seed() -> None:
         print(stable_digest("m:f", (Tags("alpha beta gamma delta epsilon zeta".split()),)))
         """
     )
-    seen = {run_python(["-c", code], env={"PYTHONHASHSEED": seed}).strip() for seed in "123"}
+    seen = {python("-c", code, env={"PYTHONHASHSEED": seed}).stdout.strip() for seed in "123"}
     assert len(seen) == 1
 
 
@@ -381,8 +374,8 @@ def test_disk_entries_are_hit_under_another_hash_seed(
     make_cache(backend, "unused")
     script = tmp_path / "tags.py"
     script.write_text(TAGS.format(decorator=DISK[backend][1].format(folder="seeds")))
-    assert run_python([str(script)], env={"PYTHONHASHSEED": "1"}).split() == ["computed", "8"]
-    assert run_python([str(script)], env={"PYTHONHASHSEED": "2"}).split() == ["8"]
+    assert python(str(script), env={"PYTHONHASHSEED": "1"}).stdout.split() == ["computed", "8"]
+    assert python(str(script), env={"PYTHONHASHSEED": "2"}).stdout.split() == ["8"]
 
 
 # --- deep and self-referencing arguments ----------------------------------------------------

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 
 import twat_cache as tc
+from helpers import python
 from twat_cache.keys import canonical, stable_digest
 
 
@@ -227,11 +225,7 @@ def test_stable_digest_is_the_same_in_another_interpreter():
         """
     )
     for seed in ("1", "2"):
-        env = {**os.environ, "PYTHONHASHSEED": seed}
-        out = subprocess.run(
-            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-        )
-        assert out.stdout.strip() == here
+        assert python("-c", code, env={"PYTHONHASHSEED": seed}).stdout.strip() == here
 
 
 def test_unpicklable_unhashable_argument_calls_through_with_one_warning(caplog):

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import shutil
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -24,6 +22,7 @@ import pytest
 
 from conftest import needs
 from fakedisk import make_plugin_dir
+from helpers import python, twat_cache
 
 ROOT = Path(__file__).resolve().parent.parent
 LEVELS = {"debug", "info", "warning", "error", "exception", "critical", "log"}
@@ -42,21 +41,9 @@ registry.scan_entry_points = _core_only
 
 
 def run(code: str, *, plugin: Path | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run `code` in a fresh interpreter (the test's cache root); it must exit 0."""
-    full = dict(os.environ, PYTHONWARNINGS="ignore", **env)
-    if plugin is not None:
-        full["PYTHONPATH"] = os.pathsep.join(filter(None, [str(plugin), full.get("PYTHONPATH")]))
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc
+    """Run `code` in a fresh interpreter (the test's cache root); it must exit 0, no traceback."""
+    env = {"PYTHONWARNINGS": "ignore", **env}
+    return python("-c", textwrap.dedent(code), env=env, pythonpath=plugin, clean=True)
 
 
 @pytest.fixture
@@ -256,17 +243,9 @@ def test_a_copied_folder_logs_at_most_one_warning_per_cache(
 
 def twat(root: Path, plugin: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`twat-cache ARGS --json` on cache root `root` with our secret; it must exit 0."""
-    env = dict(
-        os.environ, TWAT_CACHE_DIR=str(root), TWAT_CACHE_SECRET="our secret", PYTHONPATH=str(plugin)
-    )
-    proc = subprocess.run(
-        [sys.executable, "-m", "twat_cache", *args, "--json"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc
+    env = {
+        "TWAT_CACHE_DIR": str(root),
+        "TWAT_CACHE_SECRET": "our secret",
+        "PYTHONPATH": str(plugin),
+    }
+    return twat_cache(*args, "--json", env=env)

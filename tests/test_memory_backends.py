@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from conftest import has, needs
+from helpers import python
 from twat_cache import mcache, ucache
 from twat_cache.config import CacheConfig
 from twat_cache.record import CacheRecord
@@ -381,9 +382,6 @@ def test_store_contract(backend: str, policy: str, maxsize: int | None, ttl: flo
 
 
 def test_plugins_do_not_import_their_library() -> None:
-    import subprocess
-    import sys
-
     code = (
         "import sys, importlib.util\n"
         "for p in ('twat_cache_cachebox', 'twat_cache_cachetools'):\n"
@@ -393,7 +391,7 @@ def test_plugins_do_not_import_their_library() -> None:
         "twat_cache.available_backends()\n"
         "assert 'cachebox' not in sys.modules and 'cachetools' not in sys.modules\n"
     )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    python("-c", code)
 
 
 # -- thread safety -----------------------------------------------------------------------

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
-import os
-import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from helpers import python
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH))
@@ -175,24 +175,17 @@ def test_run_quick(tmp_path: Path) -> None:
     out = tmp_path / "results" / "latest.md"
     cache_dir = tmp_path / "twat-cache-dir"
     cache_dir.mkdir()
-    env = dict(os.environ, TWAT_CACHE_DIR=str(cache_dir), TWAT_CACHE_SECRET="not-for-bench")
+    env = {"TWAT_CACHE_DIR": str(cache_dir), "TWAT_CACHE_SECRET": "not-for-bench"}
     only = ["mcache hit, keyword", "bcache files", "bcache hit @1k", "import twat_cache"]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "run.py"),
-            "--quick",
-            *(arg for text in only for arg in ("--only", text)),
-            "--output",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=280,
-        check=False,
+    proc = python(
+        str(BENCH / "run.py"),
+        "--quick",
+        *(arg for text in only for arg in ("--only", text)),
+        "--output",
+        str(out),
         env=env,
+        timeout=280,
     )
-    assert proc.returncode == 0, proc.stderr
     assert "ratio" in proc.stdout
     assert "mcache hit, keyword" in proc.stdout
     assert "import twat_cache" in proc.stdout

@@ -8,14 +8,12 @@ of the migration modules. Runs on every install combination, core only included.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
 import pytest
 
 import twat_cache
-from helpers import run_python
+from helpers import python, run_python
 
 MIGRATION = {
     "twat_cache.cache": ["clear_cache", "get_stats"],
@@ -35,16 +33,13 @@ EXISTING = {
 LAZY = MIGRATION
 
 
-def run_py(code: str) -> str:
-    return run_python(code, timeout=60)
-
-
 @pytest.mark.timeout(60)
 def test_import_twat_cache_loads_no_migration_module():
     loaded = json.loads(
-        run_py(
+        run_python(
             "import json, sys, twat_cache\n"
-            f"print(json.dumps([m for m in {LAZY!r} if m in sys.modules]))\n"
+            f"print(json.dumps([m for m in {LAZY!r} if m in sys.modules]))\n",
+            timeout=60,
         )
     )
     assert loaded == []
@@ -52,14 +47,7 @@ def test_import_twat_cache_loads_no_migration_module():
 
 @pytest.mark.timeout(60)
 def test_importtime_shows_no_migration_module():
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import twat_cache"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = python("-X", "importtime", "-c", "import twat_cache", timeout=60)
     imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()}
     assert "twat_cache" in imported
     assert not imported & set(LAZY)
@@ -69,7 +57,7 @@ def test_importtime_shows_no_migration_module():
 @pytest.mark.parametrize("module", sorted({**MIGRATION, **EXISTING}))
 def test_every_path_of_the_plan_imports_in_a_fresh_interpreter(module):
     names = {**MIGRATION, **EXISTING}[module]
-    out = run_py(f"from {module} import {', '.join(names)}\nprint('ok')")
+    out = run_python(f"from {module} import {', '.join(names)}\nprint('ok')", timeout=60)
     assert out.strip() == "ok"
 
 
@@ -116,12 +104,13 @@ def test_the_type_names():
 
 @pytest.mark.timeout(60)
 def test_the_modules_are_attributes_of_the_package_on_first_use():
-    out = run_py(
+    out = run_python(
         "import twat_cache\n"
         "print(twat_cache.exceptions.ConfigurationError.__name__,"
         " twat_cache.cache.get_stats is twat_cache.get_stats,"
         " twat_cache.utils.get_cache_path is twat_cache.get_cache_path,"
-        " twat_cache.type_defs.R.__name__)\n"
+        " twat_cache.type_defs.R.__name__)\n",
+        timeout=60,
     )
     assert out.split() == ["ConfigurationError", "True", "True", "R"]
     with pytest.raises(AttributeError, match="no attribute 'nothing_here'"):
@@ -250,12 +239,8 @@ def test_the_plans_options_type_check():
         "def c(x: int) -> int:\n    return x\n"
         "create_cache_config(use_sql=True, backend='diskcache', secure=False)\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "-c", code],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+    proc = python(
+        "-m", "mypy", "--strict", "--no-incremental", "-c", code, timeout=240, check=False
     )
     assert proc.returncode == 0, proc.stdout
 
@@ -297,16 +282,8 @@ def test_secure_false_keeps_the_umasks_modes_with_one_warning_per_cache(
 
     plugin = make_plugin_dir(tmp_path_factory.mktemp("plugin"))
     root = tmp_path / "root"
-    env = dict(os.environ, TWAT_CACHE_DIR=str(root), PYTHONPATH=str(plugin))
-    proc = subprocess.run(
-        [sys.executable, "-c", SECURE.replace("SECURE", str(secure))],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
+    env = {"TWAT_CACHE_DIR": str(root), "PYTHONPATH": str(plugin)}
+    proc = python("-c", SECURE.replace("SECURE", str(secure)), env=env)
     modes = json.loads(proc.stdout)
     files = {path: mode for path, (is_file, mode) in modes.items() if is_file}
     folders = {path: mode for path, (is_file, mode) in modes.items() if not is_file}

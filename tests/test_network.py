@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from conftest import has, needs
-from helpers import in_child
+from helpers import in_child, run_python, warnings_of
 from servers import MemcachedPool, RedisCluster, RedisSentinel, RedisServer, ServerFactory
 from twat_cache.testing import store_of
 
@@ -53,14 +53,6 @@ def until(condition: Callable[[], object], timeout: float = 20.0, what: str = "c
     while not condition():
         assert time.monotonic() < deadline, f"{what} not met within {timeout} s"
         time.sleep(0.05)
-
-
-def warnings_in(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "twat_cache" and r.levelno >= logging.WARNING
-    ]
 
 
 def counting(decorator: Any, name: str = "f") -> tuple[Any, list[Any]]:
@@ -145,7 +137,7 @@ def test_cluster_node_killed_mid_run_keeps_answering(
         calls.clear()
         assert [f(x) for x in xs] == [("value", x) for x in xs]  # no exception reaches us
         assert set(calls) == dead  # the killed node's keys are uncached, every other one hits
-    assert len([m for m in warnings_in(caplog) if "does not answer" in m]) == 1
+    assert len([m for m in warnings_of(caplog) if "does not answer" in m]) == 1
 
 
 def store_key(f: Any, x: Any) -> str:
@@ -189,7 +181,7 @@ def test_sentinel_master_killed_fails_over_and_caching_resumes(
     assert f(3) == ("value", 3)
     assert calls == [3]  # cached again, on the new master
     assert any("answers again" in r.getMessage() for r in caplog.records)
-    assert len([m for m in warnings_in(caplog) if "does not answer" in m]) == 1
+    assert len([m for m in warnings_of(caplog) if "does not answer" in m]) == 1
 
 
 # --- frozen servers: one short timeout, then prompt answers --------------------------------------
@@ -222,7 +214,7 @@ def test_frozen_redis_costs_one_short_timeout(
     first, rest = _frozen_costs_one_timeout(f, calls, private_redis.frozen_for)
     assert first < 2.0, first
     assert rest < 0.5, rest
-    assert len(warnings_in(caplog)) == 1
+    assert len(warnings_of(caplog)) == 1
     until(lambda: store_of(f).available(), what="the probe sees the thawed server")
     assert any("answers again" in r.getMessage() for r in caplog.records)
     calls.clear()
@@ -305,7 +297,7 @@ def test_frozen_memcached_costs_one_short_timeout(
     first, rest = _frozen_costs_one_timeout(f, calls, server.frozen_for)
     assert first < 2.0, first
     assert rest < 0.5, rest
-    assert len(warnings_in(caplog)) == 1
+    assert len(warnings_of(caplog)) == 1
     until(lambda: store_of(f).available(), what="the probe sees the thawed server")
     calls.clear()
     assert f(7) == f(7)
@@ -337,7 +329,7 @@ def test_memcached_pool_spreads_keys_and_a_dead_server_costs_only_its_keys(
         calls.clear()
         assert [f(x) for x in xs] == [("value", x) for x in xs]
         assert set(calls) == dead
-    assert len(warnings_in(caplog)) == 1
+    assert len(warnings_of(caplog)) == 1
     # back (empty): its keys are cached again; the other server's never moved
     victim.start()
     until(lambda: store_of(f).available(), what="the probe sees the restarted server")
@@ -393,7 +385,7 @@ def _clear_is_per_function_and_per_secret(
         g(x)
     assert fcalls == list(range(5))  # cleared
     assert gcalls == []  # g untouched
-    assert not warnings_in(caplog)  # other secrets' entries are never even read
+    assert not warnings_of(caplog)  # other secrets' entries are never even read
 
 
 # --- maxsize, max_bytes, policies ----------------------------------------------------------------
@@ -604,16 +596,10 @@ def test_memcached_url_from_the_environment_and_acache(
 
 
 def test_memcached_plugin_import_does_not_import_pymemcache() -> None:
-    import subprocess
-    import sys
-
     if not has("twat_cache_memcached"):
         pytest.skip("needs memcached")
     code = "import sys, twat_cache_memcached; print('pymemcache' in sys.modules)"
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert out.stdout.strip() == "False"
+    assert run_python(code, timeout=60).strip() == "False"
 
 
 @memcached_only
@@ -645,7 +631,7 @@ def test_memcached_bad_url_in_the_environment_falls_back_with_one_warning(
     assert f(1) == f(1)
     assert f.cache_backend != "memcached"
     assert calls == [1]
-    assert len([m for m in warnings_in(caplog) if "malformed" in m]) == 1
+    assert len([m for m in warnings_of(caplog) if "malformed" in m]) == 1
 
 
 @memcached_only
@@ -665,7 +651,7 @@ def test_memcached_value_over_the_item_limit_is_not_cached(
     for _ in range(3):
         assert len(big(1)) == 2 << 20
     assert calls == [1, 1, 1]
-    assert len([m for m in warnings_in(caplog) if "not cached" in m]) == 1
+    assert len([m for m in warnings_of(caplog) if "not cached" in m]) == 1
     assert big.cache_info().currsize == 0
 
 

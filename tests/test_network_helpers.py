@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import pytest
 
-from helpers import in_child, run_python, warnings_of
+from helpers import in_child, logged, run_python, warnings_of
 from twat_cache import network
 from twat_cache.network import Breaker, PerProcess, env_seconds, env_url, parse_hosts, seconds
 
@@ -27,10 +27,6 @@ def until(condition: Callable[[], object], timeout: float = 20.0, what: str = "c
     while not condition():
         assert time.monotonic() < deadline, f"{what} not met within {timeout} s"
         time.sleep(0.01)
-
-
-def _messages(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.levelno == level]
 
 
 # --- host lists ----------------------------------------------------------------------------------
@@ -167,7 +163,7 @@ def test_breaker_opens_probes_and_closes(caplog: pytest.LogCaptureFixture) -> No
     assert thread is not None
     thread.join(10)
     assert not thread.is_alive()  # one probe thread per outage, gone once it is over
-    infos = [m for m in _messages(caplog, logging.INFO) if "thing://" in m]
+    infos = logged(caplog, logging.INFO, exact=True, logger=None, containing="thing://")
     assert infos == ["Thing at thing://h:1 answers again; caching resumes"]
 
     # the next outage warns again (once), with the default effect and no caller named

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from conftest import needs
+from helpers import python, run_python, warnings_of
 from servers import RedisServer
 from twat_cache.testing import store_of
 
@@ -57,32 +58,13 @@ def keys_of(func: Any, url: str) -> set[bytes]:
     return set(raw(url).scan_iter(match=store.pattern))
 
 
-def warnings_in(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        r.getMessage()
-        for r in caplog.records
-        if r.name == "twat_cache" and r.levelno >= logging.WARNING
-    ]
-
-
-def run_py(code: str, *args: str, timeout: float = 60) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code), *args],
-        env=dict(os.environ),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
 # --- plugin wiring ----------------------------------------------------------------------------
 
 
 def test_plugin_import_does_not_import_redis() -> None:
-    out = run_py("import sys, twat_cache_redis; print('redis' in sys.modules)")
+    out = run_python(
+        "import sys, twat_cache_redis; print('redis' in sys.modules)", timeout=60
+    ).strip()
     assert out == "False"
 
 
@@ -133,7 +115,7 @@ def test_no_url_falls_back_with_warning(
     assert f(1) == f(1) == 1  # the store opens, and fails over, on the first call
     assert f.cache_backend != "redis"
     assert calls == [1]
-    assert any("redis" in m and URL_ENV in m for m in warnings_in(caplog))
+    assert any("redis" in m and URL_ENV in m for m in warnings_of(caplog))
 
 
 def test_lock_timeout_env_validated(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -316,7 +298,7 @@ def test_tampered_or_moved_entry_is_a_logged_miss(
     client.set(key1, b"garbage that is not an envelope")
     assert f(1) == 10
     assert calls == [1, 1]
-    assert any("corrupt" in m for m in warnings_in(caplog))
+    assert any("corrupt" in m for m in warnings_of(caplog))
     assert f(1) == 10  # re-stored intact
     assert calls == [1, 1]
 
@@ -327,7 +309,7 @@ def test_tampered_or_moved_entry_is_a_logged_miss(
     client.set(key2, client.get(key1))
     assert f(2) == 20
     assert calls == [1, 1, 2, 2]
-    assert any("corrupt" in m for m in warnings_in(caplog))
+    assert any("corrupt" in m for m in warnings_of(caplog))
 
     # flip one byte of the payload
     caplog.clear()
@@ -336,7 +318,7 @@ def test_tampered_or_moved_entry_is_a_logged_miss(
     client.set(key1, bytes(blob))
     assert f(1) == 10
     assert calls == [1, 1, 2, 2, 1]
-    assert any("corrupt" in m for m in warnings_in(caplog))
+    assert any("corrupt" in m for m in warnings_of(caplog))
 
 
 def test_encrypted_entries(redis_url: str) -> None:
@@ -365,7 +347,7 @@ def test_unpicklable_result_is_returned(redis_url: str, caplog: pytest.LogCaptur
 
     assert f(1)() == 1
     assert f(1)() == 1
-    assert len([m for m in warnings_in(caplog) if "could not store" in m]) == 1
+    assert len([m for m in warnings_of(caplog) if "could not store" in m]) == 1
 
 
 # --- across processes ---------------------------------------------------------------------------
@@ -390,8 +372,8 @@ print(double(21), double.cache_backend, double.cache_info().hits)
 @pytest.mark.slow
 def test_persists_across_processes(redis_url: str, tmp_path: Path) -> None:
     log = tmp_path / "calls.log"
-    assert run_py(PERSIST, str(log)) == "42 redis 0"
-    assert run_py(PERSIST, str(log)) == "42 redis 1"
+    assert run_python(PERSIST, str(log), timeout=60).strip() == "42 redis 0"
+    assert run_python(PERSIST, str(log), timeout=60).strip() == "42 redis 1"
     assert log.read_text().splitlines() == ["computed"]
 
 
@@ -421,14 +403,7 @@ def test_processes_with_different_secrets_never_delete_each_others_entries(
     outs = []
     for secret in ("one", "two", "one", "two"):
         monkeypatch.setenv("TWAT_CACHE_SECRET", secret)
-        proc = subprocess.run(
-            [sys.executable, "-c", textwrap.dedent(SECRETS), str(log)],
-            env=dict(os.environ),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=True,
-        )
+        proc = python("-c", textwrap.dedent(SECRETS), str(log), timeout=60)
         outs.append(proc)
     assert {p.stdout for p in outs} == {"[0, 2, 4]\n"}
     assert len(log.read_text().splitlines()) == 6  # each secret computed once, then hits
@@ -645,7 +620,7 @@ def test_server_down_at_decoration_then_back(
         assert f(1) == 3
         time.sleep(quick_retry)  # let the store try again each time: still one warning
     assert calls == [1, 1, 1]
-    warned = warnings_in(caplog)
+    warned = warnings_of(caplog)
     assert len(warned) == 1, warned
     assert "does not answer" in warned[0]
     assert str(private_redis.port) in warned[0]
@@ -655,7 +630,7 @@ def test_server_down_at_decoration_then_back(
     assert f(1) == 3  # computed and stored
     assert f(1) == 3  # a hit
     assert calls == [1, 1, 1, 1]
-    assert len(warnings_in(caplog)) == 1
+    assert len(warnings_of(caplog)) == 1
     assert any("answers again" in r.getMessage() for r in caplog.records)
     assert len(store_of(f)) == 1
 
@@ -680,7 +655,7 @@ def test_server_dies_between_calls_then_back(
     assert f(2) == 102
     assert calls == [1, 1, 2, 2]
     assert f.cache_info().currsize == 0  # len() fails while down; cache_info still answers
-    warned = warnings_in(caplog)
+    warned = warnings_of(caplog)
     assert len(warned) == 1, warned
 
     private_redis.start()  # same port, empty (nothing was saved)
@@ -688,7 +663,7 @@ def test_server_dies_between_calls_then_back(
     assert f(3) == 103
     assert f(3) == 103
     assert calls == [1, 1, 2, 2, 3]
-    assert len(warnings_in(caplog)) == 1
+    assert len(warnings_of(caplog)) == 1
 
 
 def test_async_server_down_then_back(
@@ -715,11 +690,11 @@ def test_async_server_down_then_back(
     assert asyncio.run(burst()) == [-2] * 4
     assert asyncio.run(f(2)) == -2
     assert calls == [1, 2, 2]
-    assert len(warnings_in(caplog)) == 1, warnings_in(caplog)
+    assert len(warnings_of(caplog)) == 1, warnings_of(caplog)
 
     private_redis.start()
     until(store_of(f).available)
     assert asyncio.run(f(3)) == -3
     assert asyncio.run(f(3)) == -3
     assert calls == [1, 2, 2, 3]
-    assert len(warnings_in(caplog)) == 1
+    assert len(warnings_of(caplog)) == 1

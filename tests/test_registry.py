@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import importlib.metadata as md
 import json
-import subprocess
 import textwrap
 from pathlib import Path
 
 import twat_cache as tc
-from helpers import python
+from helpers import run_python
 from twat_cache import registry
 
 BACKEND_LIBRARIES = [
@@ -24,12 +23,8 @@ BACKEND_LIBRARIES = [
 ]
 
 
-def run(code: str, *, pythonpath: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return python("-c", textwrap.dedent(code), pythonpath=pythonpath)
-
-
 def test_import_twat_cache_imports_no_backend_library():
-    out = run(
+    out = run_python(
         f"""
         import sys, json
         import twat_cache
@@ -38,11 +33,11 @@ def test_import_twat_cache_imports_no_backend_library():
         print(json.dumps([m for m in sys.modules if m.split(".")[0] in heavy]))
         """
     )
-    assert json.loads(out.stdout) == []
+    assert json.loads(out) == []
 
 
 def test_decorating_loads_plugin_specs_but_only_the_chosen_library():
-    out = run(
+    out = run_python(
         f"""
         import sys, json
         import twat_cache
@@ -54,7 +49,7 @@ def test_decorating_loads_plugin_specs_but_only_the_chosen_library():
         print(json.dumps([f.cache_backend, sorted(loaded)]))
         """
     )
-    backend, imported = json.loads(out.stdout)
+    backend, imported = json.loads(out)
     assert imported == ([backend] if backend != "functools" else [])
 
 
@@ -103,7 +98,7 @@ def make_fake_plugins(tmp_path: Path) -> Path:
 
 def test_broken_plugins_are_logged_and_skipped(tmp_path):
     site = make_fake_plugins(tmp_path)
-    out = run(
+    out = run_python(
         """
         import json, logging
         records = []
@@ -124,7 +119,7 @@ def test_broken_plugins_are_logged_and_skipped(tmp_path):
         """,
         pythonpath=site,
     )
-    result = json.loads(out.stdout)
+    result = json.loads(out)
     assert "broken" not in result["names"]
     assert "notaspec" not in result["names"]
     assert {"fakegood", "fakefails", "functools"} <= set(result["names"])

@@ -12,12 +12,11 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
-from helpers import python
+from helpers import logged
 from twat_cache import secret as secret_mod
 from twat_cache.secret import KEY_FILE, Secret, config_root, load_secret
 
@@ -35,11 +34,8 @@ def key_file() -> Path:
 
 
 def warnings_about_the_key(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if "secret key file" in r.getMessage()]
-
-
-def run(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return python("-c", textwrap.dedent(code), env=env)
+    """What any logger said, at any level, about the secret key file."""
+    return logged(caplog, logger=None, containing="secret key file")
 
 
 def test_the_key_file_lives_in_the_user_config_folder(cache_root, tmp_path, monkeypatch):

@@ -10,7 +10,6 @@ its wheel: no system node and no download at first use).
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -18,6 +17,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from helpers import python
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -179,21 +180,18 @@ def expected_lines(snippet: str) -> set[int]:
 
 
 def run_mypy(path: Path, tmp_path: Path) -> tuple[set[int], str]:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--strict",
-            "--no-incremental",
-            "--cache-dir",
-            str(tmp_path / "mypy-cache"),
-            str(path),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "MYPY_CACHE_DIR": str(tmp_path / "mypy-cache")},
+    cache = str(tmp_path / "mypy-cache")
+    out = python(
+        "-m",
+        "mypy",
+        "--strict",
+        "--no-incremental",
+        "--cache-dir",
+        cache,
+        str(path),
+        env={"MYPY_CACHE_DIR": cache},
         cwd=tmp_path,
+        timeout=None,
         check=False,
     )
     errors = {int(m.group(1)) for m in re.finditer(r"^[^:\n]+:(\d+): error:", out.stdout, re.M)}
