@@ -19,6 +19,7 @@ __all__ = [
     "dead_pid",
     "in_child",
     "logged",
+    "modes_under",
     "python",
     "run",
     "run_python",
@@ -136,3 +137,16 @@ def in_child(work: Callable[[], object]) -> int:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status)
+
+
+def modes_under(root: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """The modes (as `oct` strings) of every file and of every folder under `root`, by path."""
+    import stat
+
+    files: dict[str, str] = {}
+    folders: dict[str, str] = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        into = folders if stat.S_ISDIR(info.st_mode) else files
+        into[path.relative_to(root).as_posix()] = oct(stat.S_IMODE(info.st_mode))
+    return files, folders

@@ -9,7 +9,6 @@ tmpfs (it needs root; skipped otherwise) under pytest's temporary folder.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import subprocess
@@ -21,7 +20,7 @@ import pytest
 
 import twat_cache as tc
 from conftest import has, needs
-from helpers import dead_pid, python
+from helpers import dead_pid, modes_under, python
 from test_disk_helpers import backend_params, decorator, rewrite_entries, stored_blobs
 from twat_cache.secret import load_secret
 from twat_cache.testing import FakeClock, store_of
@@ -493,9 +492,8 @@ def test_a_full_disk_then_caching_again_and_clearing(backend, small_disk, caplog
 # -- secure=False: a cache a team shares follows the umask ----------------------------------------
 
 SHARED = """
-import json, os, stat, sys
+import os, sys
 os.umask(0o022)
-from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_disk_helpers import decorator
 
@@ -506,11 +504,6 @@ def shared(x):
 for i in range(3):
     shared(i)
     shared(i)
-root = Path(os.environ["TWAT_CACHE_DIR"])
-print(json.dumps({{
-    str(p.relative_to(root)): [p.is_dir(), oct(stat.S_IMODE(p.lstat().st_mode))]
-    for p in sorted(root.rglob("*"))
-}}))
 """
 
 
@@ -521,10 +514,8 @@ print(json.dumps({{
 def test_secure_false_gives_the_umasks_modes(backend, tmp_path, secure):
     root = tmp_path / "root"
     code = SHARED.format(tests=str(Path(__file__).parent), backend=backend, secure=secure)
-    proc = python("-c", code, env={"TWAT_CACHE_DIR": str(root)}, timeout=100)
-    modes = json.loads(proc.stdout)
-    folders = {path: mode for path, (is_dir, mode) in modes.items() if is_dir}
-    files = {path: mode for path, (is_dir, mode) in modes.items() if not is_dir}
-    assert len(files) >= 3, modes  # the marker, the entries (and databases), a lock file
-    assert set(files.values()) == {"0o600" if secure else "0o644"}, modes
-    assert set(folders.values()) == {"0o700" if secure else "0o755"}, modes
+    python("-c", code, env={"TWAT_CACHE_DIR": str(root)}, timeout=100)
+    files, folders = modes_under(root)
+    assert len(files) >= 3, files  # the marker, the entries (and databases), a lock file
+    assert set(files.values()) == {"0o600" if secure else "0o644"}, files
+    assert set(folders.values()) == {"0o700" if secure else "0o755"}, folders

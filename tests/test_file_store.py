@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import needs
-from helpers import dead_pid, python, warnings_of
+from helpers import dead_pid, modes_under, python, warnings_of
 from twat_cache.testing import FakeClock, store_of
 
 pytestmark = needs("joblib")
@@ -362,9 +362,8 @@ def test_large_array_keys_are_digested_with_blake3_and_stay_faithful():
 # -- secure=False: a cache a team shares follows the umask ----------------------------------------
 
 SHARED = """
-import json, os, stat
+import os
 os.umask(0o022)
-from pathlib import Path
 from twat_cache import fcache
 
 @fcache(folder_name="team", preferred_engine="joblib", secure={secure})
@@ -374,11 +373,6 @@ def shared(x):
 for i in range(3):
     shared(i)
     shared(i)
-root = Path(os.environ["TWAT_CACHE_DIR"])
-print(json.dumps({{
-    str(p.relative_to(root)): [p.is_dir(), oct(stat.S_IMODE(p.lstat().st_mode))]
-    for p in sorted(root.rglob("*"))
-}}))
 """
 
 
@@ -387,20 +381,11 @@ print(json.dumps({{
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX modes")
 @pytest.mark.parametrize("secure", [True, False])
 def test_secure_false_gives_the_umasks_modes(tmp_path, secure):
-    import json
-    import stat
-
     root = tmp_path / "root"
-    proc = python(
-        "-c", SHARED.format(secure=secure), env={"TWAT_CACHE_DIR": str(root)}, timeout=100
-    )
-    modes = json.loads(proc.stdout)
-    folders = {path: mode for path, (is_dir, mode) in modes.items() if is_dir}
-    files = {path: mode for path, (is_dir, mode) in modes.items() if not is_dir}
-    entries = [path for path in files if path.endswith(".jbl")]
-    assert len(entries) == 3, modes
-    assert len(files) >= 6, modes  # the marker, joblib's .gitignore, the entries, a lock file
-    assert set(files.values()) == {"0o600" if secure else "0o644"}, modes
-    assert len(folders) >= 4, modes  # team, joblib, the function's folder, its code version's
-    assert set(folders.values()) == {"0o700" if secure else "0o755"}, modes
-    assert stat.S_IMODE(root.stat().st_mode) in (0o700, 0o755)
+    python("-c", SHARED.format(secure=secure), env={"TWAT_CACHE_DIR": str(root)}, timeout=100)
+    files, folders = modes_under(root)
+    assert len([path for path in files if path.endswith(".jbl")]) == 3, files
+    assert len(files) >= 6, files  # the marker, joblib's .gitignore, the entries, a lock file
+    assert set(files.values()) == {"0o600" if secure else "0o644"}, files
+    assert len(folders) >= 4, folders  # team, joblib, the function's folder, its code version's
+    assert set(folders.values()) == {"0o700" if secure else "0o755"}, folders

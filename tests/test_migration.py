@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import twat_cache
-from helpers import python, run_python
+from helpers import modes_under, python, run_python
 
 MIGRATION = {
     "twat_cache.cache": ["clear_cache", "get_stats"],
@@ -246,9 +246,8 @@ def test_the_plans_options_type_check():
 
 
 SECURE = """
-import json, os, stat
+import os
 os.umask(0o022)
-from pathlib import Path
 from twat_cache import ucache
 
 @ucache(folder_name="team", preferred_engine="fakedisk", secure=SECURE)
@@ -262,12 +261,6 @@ def other(x):
 for i in range(5):
     shared(i)
     other(i)
-root = Path(os.environ["TWAT_CACHE_DIR"])
-modes = {
-    str(p.relative_to(root)): [p.is_file(), oct(stat.S_IMODE(p.lstat().st_mode))]
-    for p in sorted(root.rglob("*"))
-}
-print(json.dumps(modes))
 """
 
 
@@ -284,13 +277,11 @@ def test_secure_false_keeps_the_umasks_modes_with_one_warning_per_cache(
     root = tmp_path / "root"
     env = {"TWAT_CACHE_DIR": str(root), "PYTHONPATH": str(plugin)}
     proc = python("-c", SECURE.replace("SECURE", str(secure)), env=env)
-    modes = json.loads(proc.stdout)
-    files = {path: mode for path, (is_file, mode) in modes.items() if is_file}
-    folders = {path: mode for path, (is_file, mode) in modes.items() if not is_file}
-    assert len(files) == 11, modes  # the marker and 2 x 5 entries
-    assert set(files.values()) == {"0o600" if secure else "0o644"}, modes
+    files, folders = modes_under(root)
+    assert len(files) == 11, files  # the marker and 2 x 5 entries
+    assert set(files.values()) == {"0o600" if secure else "0o644"}, files
     assert "team" in folders
-    assert len(folders) == 3, modes  # the cache folder and each function's own
-    assert set(folders.values()) == {"0o700" if secure else "0o755"}, modes
+    assert len(folders) == 3, folders  # the cache folder and each function's own
+    assert set(folders.values()) == {"0o700" if secure else "0o755"}, folders
     warnings = [line for line in proc.stderr.splitlines() if "secure=False" in line]
     assert len(warnings) == (0 if secure else 2), proc.stderr  # one per cache, not per call
