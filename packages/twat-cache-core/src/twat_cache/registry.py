@@ -1,9 +1,11 @@
 """Backend discovery: entry points read once from the installed distributions, loaded lazily.
 
-Two entry-point groups matter: `twat_cache.backends` (an installed plugin: name -> its
-`BackendSpec`) and `twat_cache.family` (declared in the core's own packaging data: the plugins
+Three entry-point groups matter: `twat_cache.backends` (an installed plugin: name -> its
+`BackendSpec`), `twat_cache.family` (declared in the core's own packaging data: the plugins
 of this project, installed or not, so that `preferred_engine="diskcache"` is a known name with
-an install hint even before the plugin is installed).
+an install hint even before the plugin is installed) and `twat_cache.schemes` (also the core's
+packaging data: the URL schemes of the family's network stores, so that `url="redis://..."`
+names its store before that plugin is installed; an installed spec's own `schemes` win).
 
 Discovery reads `entry_points.txt` of the distributions on `sys.path` directly: the same files
 `importlib.metadata` reads, without importing it (it costs about 30 ms, more than all of
@@ -31,10 +33,12 @@ if TYPE_CHECKING:
 
 GROUP = "twat_cache.backends"
 FAMILY = "twat_cache.family"
+SCHEMES = "twat_cache.schemes"
 
 __all__ = [
     "FAMILY",
     "GROUP",
+    "SCHEMES",
     "EngineNotAvailableError",
     "Registry",
     "discover",
@@ -45,7 +49,9 @@ __all__ = [
     "lead_choice",
     "leads",
     "require",
+    "schemes_of",
     "spec",
+    "url_schemes",
 ]
 
 
@@ -92,12 +98,12 @@ def _parse(text: str, distribution: str, found: dict[str, list[Entry]]) -> None:
 
 
 def scan_entry_points(path: list[str] | None = None) -> dict[str, list[Entry]]:
-    """The entries of both groups on `path` (default `sys.path`), in path order.
+    """The entries of our three groups on `path` (default `sys.path`), in path order.
 
     Reads `<dist>.dist-info/entry_points.txt` (and `.egg-info`) of every distribution folder;
     only the first distribution of a (normalized) name counts.
     """
-    found: dict[str, list[Entry]] = {GROUP: [], FAMILY: []}
+    found: dict[str, list[Entry]] = {GROUP: [], FAMILY: [], SCHEMES: []}
     seen: set[str] = set()
     archives = []
     for entry in sys.path if path is None else path:
@@ -153,6 +159,8 @@ class Registry:
         self._specs: dict[str, BackendSpec] | None = None
         self._family: dict[str, str] = {}
         self._leads: dict[str, str] = {}
+        self._family_schemes: dict[str, str] = {}
+        self._url_schemes: dict[str, str] | None = None
         self._usable: dict[str, bool] = {}
         self._installed: dict[str, BackendSpec] | None = None
 
@@ -170,10 +178,19 @@ class Registry:
                 for chain_name in extras.rstrip("]").split(","):
                     if chain_name.strip():
                         leads.setdefault(chain_name.strip(), name)
+            # A scheme's entry names the family member's spec, as its family entry does.
+            members = {value.partition("[")[0].strip(): name for name, value, _ in found[FAMILY]}
+            family_schemes: dict[str, str] = {}
+            for scheme, value, _distribution in found[SCHEMES]:
+                member = members.get(value.strip())
+                if member is not None:
+                    family_schemes.setdefault(scheme.lower(), member)
             entries: dict[str, tuple[str, str]] = {}
             for name, value, distribution in found[GROUP]:
                 entries.setdefault(name, (value, distribution))
             self._family, self._leads, self._entries = family, leads, entries
+            self._family_schemes = family_schemes
+            self._url_schemes = None
             self._loaded = {}
             self._specs = None
             self._usable.clear()
@@ -248,6 +265,40 @@ class Registry:
         if not self.is_usable(spec):
             return None
         return spec.name, spec.ranks[chain][0]
+
+    def url_schemes(self) -> dict[str, str]:
+        """{URL scheme: backend} for `url=`: what each network store serves, installed or not.
+
+        The installed specs' `schemes` (every spec is loaded: call this only when a URL is
+        given), a usable store first when two claim one scheme; then the family's packaging
+        data for the members that are not installed, so a URL names its store before the
+        plugin is installed (the decorator falls back with the usual notice). The dict is
+        shared: do not change it.
+        """
+        found = self._url_schemes
+        if found is not None:
+            return found
+        with self._lock:
+            specs = self.discover()
+            found = {}
+            for usable in (True, False):
+                for spec in specs.values():
+                    if self.is_usable(spec) is usable:
+                        for scheme in spec.schemes:
+                            found.setdefault(scheme, spec.name)
+            for scheme, member in self._family_schemes.items():
+                if member not in specs:
+                    found.setdefault(scheme, member)
+            if self._specs is specs:  # not refreshed meanwhile
+                self._url_schemes = found
+            return found
+
+    def schemes_of(self, name: str) -> tuple[str, ...]:
+        """The URL schemes backend `name` serves: its spec's, else the family's data, else ()."""
+        found = self.spec(name)
+        if found is not None:
+            return found.schemes
+        return tuple(s for s, member in self._family_schemes.items() if member == name)
 
     def is_usable(self, spec: BackendSpec) -> bool:
         """True when every library `spec` requires can be imported (found without importing)."""
@@ -368,6 +419,16 @@ _known: dict[int, tuple[dict[str, tuple[str, str]], list[str]]] = {}
 def spec(name: str) -> BackendSpec | None:
     """The spec of installed plugin `name` (imported on first use), or None."""
     return _registry.spec(name)
+
+
+def url_schemes() -> dict[str, str]:
+    """{URL scheme: backend} of the network stores (see `Registry.url_schemes`)."""
+    return _registry.url_schemes()
+
+
+def schemes_of(name: str) -> tuple[str, ...]:
+    """The URL schemes backend `name` serves, installed or one of this project's family."""
+    return _registry.schemes_of(name)
 
 
 def lead_choice(chain: str, policy: str, engine: str | None) -> tuple[str, str] | None:

@@ -46,6 +46,9 @@ class BackendSpec(Frozen):
     `requires`: import names of the libraries it needs (checked without importing them).
     `extra`: the `twat-cache[...]` extra that installs it (default: its name). `folders`: its
     stores keep files in a cache folder (default: when persistent; a network store has none).
+    `schemes`: the URL schemes a network store serves (`("memcached",)`): a decorator given
+    `url=` and no backend by name picks the installed store whose spec claims the URL's
+    scheme, and an explicit backend must claim it (default: none, the store has no server).
     """
 
     __slots__ = (
@@ -61,6 +64,7 @@ class BackendSpec(Frozen):
         "distribution",
         "extra",
         "folders",
+        "schemes",
     )
 
     name: str
@@ -75,6 +79,7 @@ class BackendSpec(Frozen):
     distribution: str
     extra: str
     folders: bool
+    schemes: tuple[str, ...]
 
     def __init__(
         self,
@@ -90,6 +95,7 @@ class BackendSpec(Frozen):
         distribution: str = "",
         extra: str = "",
         folders: bool | None = None,
+        schemes: tuple[str, ...] = (),
     ) -> None:
         kinds = frozenset(kinds)
         policies = frozenset(policies)
@@ -108,6 +114,14 @@ class BackendSpec(Frozen):
                     f"BackendSpec({name}).ranks[{chain!r}]: expected (kind it serves, int), "
                     f"got {rank!r}"
                 )
+        if isinstance(schemes, str) or not all(
+            isinstance(s, str) and s and s == s.lower() and ":" not in s and "/" not in s
+            for s in schemes
+        ):
+            raise ValueError(
+                f"BackendSpec({name}).schemes: expected lowercase URL schemes without '://' "
+                f"(('redis', 'rediss')), got {schemes!r}"
+            )
         if ":" not in opener:
             raise ValueError(f"BackendSpec({name}).opener: expected 'module:function'")
         self._set(
@@ -123,6 +137,7 @@ class BackendSpec(Frozen):
             distribution=distribution,
             extra=extra or name,
             folders=bool(persistent) if folders is None else bool(folders),
+            schemes=tuple(schemes),
         )
 
     def __hash__(self) -> int:

@@ -41,6 +41,7 @@ BACKEND = BackendSpec(
     persistent=True,
     options={"url": _check_url},
     folders=False,
+    schemes=("memcached",),  # `url="memcached://..."` picks this store
     opener="twat_cache_memcached._store:open_store",
     requires=("pymemcache",),
     description="memcached: one cache shared by processes on several hosts (pymemcache)",

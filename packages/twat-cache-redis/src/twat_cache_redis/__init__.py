@@ -39,6 +39,16 @@ BACKEND = BackendSpec(
     persistent=True,
     options={"url": _check_url},
     folders=False,
+    # `url=` with one of these picks this store (`_url.SCHEMES`, which parses them).
+    schemes=(
+        "redis",
+        "rediss",
+        "unix",
+        "redis+cluster",
+        "rediss+cluster",
+        "redis+sentinel",
+        "rediss+sentinel",
+    ),
     opener="twat_cache_redis._store:open_store",
     requires=("redis",),
     description="Redis: one cache shared by processes on several hosts (redis-py)",
