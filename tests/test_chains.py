@@ -159,3 +159,30 @@ def test_the_quick_lead_choice_agrees_with_the_chain_walk(installed, monkeypatch
         walked = choose(decorator, config, usable, is_async=is_async, leads=LEADS)
         assert walked.backend == lead, (label, installed)
         assert walked.kind == usable[lead].ranks[name][0]
+
+
+def test_the_familys_url_schemes_agree_with_the_specs():
+    """The packaging data's schemes (for stores not installed) are the ones the specs declare."""
+    import importlib.metadata as md
+
+    members = {
+        ep.value.partition("[")[0].strip(): ep.name for ep in md.entry_points(group=registry.FAMILY)
+    }
+    declared: dict[str, set[str]] = {}
+    for ep in md.entry_points(group=registry.SCHEMES):
+        declared.setdefault(members[ep.value.strip()], set()).add(ep.name)
+    claimed = {name: set(spec.schemes) for name, spec in SPECS.items() if spec.schemes}
+    assert declared == claimed
+    assert set(claimed) == {"redis", "memcached"}
+    for scheme, name in registry.url_schemes().items():
+        assert scheme in declared[name]
+        assert registry.schemes_of(name) == SPECS[name].schemes
+
+
+def test_every_redis_scheme_is_one_its_url_parser_takes():
+    """The spec (read when decorating) and `_url` (read when a store opens) list the same."""
+    if importlib.util.find_spec("twat_cache_redis") is None:
+        pytest.skip("needs redis")
+    from twat_cache_redis._url import SCHEMES
+
+    assert set(SPECS["redis"].schemes) == set(SCHEMES)

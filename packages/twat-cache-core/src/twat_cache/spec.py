@@ -95,7 +95,7 @@ class BackendSpec(Frozen):
         distribution: str = "",
         extra: str = "",
         folders: bool | None = None,
-        schemes: tuple[str, ...] = (),
+        schemes: tuple[str, ...] | list[str] = (),
     ) -> None:
         kinds = frozenset(kinds)
         policies = frozenset(policies)
@@ -114,7 +114,7 @@ class BackendSpec(Frozen):
                     f"BackendSpec({name}).ranks[{chain!r}]: expected (kind it serves, int), "
                     f"got {rank!r}"
                 )
-        if isinstance(schemes, str) or not all(
+        if not isinstance(schemes, (tuple, list)) or not all(
             isinstance(s, str) and s and s == s.lower() and ":" not in s and "/" not in s
             for s in schemes
         ):
