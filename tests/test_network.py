@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import textwrap
 import time
 from collections.abc import Callable
 from typing import Any
@@ -747,28 +748,236 @@ def test_a_forked_child_uses_its_own_connections(
 @pytest.mark.parametrize(
     ("backend", "url", "said"),
     [
-        pytest.param("redis", "http://h:6379", "scheme must be one of", marks=redis_only),
         pytest.param("redis", "redis://h:99999/0", "port", marks=redis_only),
         pytest.param("redis", "redis+sentinel://h:26379", "service_name", marks=redis_only),
-        pytest.param("memcached", "redis://h:11211", "memcached://", marks=memcached_only),
         pytest.param("memcached", "memcached://h:x", "port is not a number", marks=memcached_only),
     ],
 )
-@pytest.mark.parametrize("decorator", ["ucache", "acache"])
+@pytest.mark.parametrize("named", [True, False], ids=["named", "by-url"])
+@pytest.mark.parametrize("decorator", ["ucache", "acache", "bcache"])
 def test_a_malformed_url_is_an_error_at_decoration(
-    backend: str, url: str, said: str, decorator: str
+    backend: str, url: str, said: str, decorator: str, named: bool
 ) -> None:
-    """A bad `url=` names the option and the accepted forms, and never falls back to memory."""
+    """A bad `url=` names the option and the accepted forms, and never falls back to memory.
+
+    Whether the store is named (`backend=`) or picked by the URL's scheme.
+    """
     import twat_cache
     from twat_cache import ConfigurationError
 
     async def coro(x: int) -> int:
         return x
 
-    if decorator == "ucache":
-        decorate, func = twat_cache.ucache(preferred_engine=backend, url=url), (lambda x: x)
-    else:
-        decorate, func = twat_cache.acache(backend=backend, url=url), coro
+    deco = getattr(twat_cache, decorator)
+    func = coro if decorator == "acache" else (lambda x: x)
+    options = {"backend": backend} if named else {}
     with pytest.raises(ConfigurationError, match=r"url: .*malformed server URL") as info:
-        decorate(func)
+        deco(url=url, **options)(func)
     assert said in str(info.value)
+
+
+# --- url= picks the store: its scheme names it (DESIGN §5) ----------------------------------------
+
+#: A well-formed URL of every scheme each network store serves (nothing connects to them:
+#: stores open at the first call).
+URLS = [
+    *(
+        pytest.param("redis", url, marks=redis_only, id=url.split("://")[0])
+        for url in (
+            "redis://h:6379/0",
+            "rediss://h:6380/1",
+            "unix:///run/redis.sock",
+            "redis+cluster://h1:7000,h2:7000",
+            "rediss+cluster://h1:7000",
+            "redis+sentinel://s1:26379,s2:26379/cache",
+            "rediss+sentinel://s1:26379/cache",
+        )
+    ),
+    pytest.param("memcached", "memcached://h1:11211,h:2", marks=memcached_only, id="memcached"),
+]
+
+
+def _cached(decorator: str, **options: Any) -> tuple[Any, list[Any]]:
+    """`decorator(**options)` over a counting function (a coroutine function for acache)."""
+    import twat_cache
+
+    calls: list[Any] = []
+
+    def f(x: Any) -> Any:
+        calls.append(x)
+        return ("value", x)
+
+    async def af(x: Any) -> Any:
+        calls.append(x)
+        return ("value", x)
+
+    return getattr(twat_cache, decorator)(**options)(af if decorator == "acache" else f), calls
+
+
+def _call(cached: Any, x: Any) -> Any:
+    if asyncio.iscoroutinefunction(cached):
+        return asyncio.run(cached(x))
+    return cached(x)
+
+
+@pytest.mark.parametrize(("store", "url"), URLS)
+@pytest.mark.parametrize("decorator", ["acache", "ucache", "bcache"])
+def test_url_picks_the_store_serving_its_scheme(store: str, url: str, decorator: str) -> None:
+    """acache(url=) used aiocache, ucache(url=) memory, bcache(url=) its disk: the url ignored."""
+    cached, _ = _cached(decorator, url=url)
+    assert cached.cache_backend == store
+    assert cached.cache_config.preferred_engine == store
+    if store == "redis":
+        assert _cached(decorator, redis_url=url)[0].cache_backend == "redis"  # the alias
+
+
+@pytest.mark.parametrize(
+    ("store", "fixture"),
+    [
+        pytest.param("redis", "redis_url", marks=redis_only, id="redis"),
+        pytest.param("memcached", "memcached_url", marks=memcached_only, id="memcached"),
+    ],
+)
+@pytest.mark.parametrize("decorator", ["acache", "ucache", "bcache"])
+@pytest.mark.timeout(60)
+def test_url_alone_caches_on_the_server(
+    store: str, fixture: str, decorator: str, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(fixture)
+    cached, calls = _cached(decorator, url=url, ttl=60, front=4)
+    assert cached.cache_backend == store
+    assert _call(cached, 1) == _call(cached, 1) == ("value", 1)
+    assert calls == [1]
+    assert len(store_of(cached)) == 1  # on the server, not in memory
+    cached.cache_clear()
+
+
+@pytest.mark.parametrize("decorator", ["acache", "ucache", "bcache"])
+def test_twat_cache_url_in_the_environment_picks_no_store(
+    decorator: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The environment is only the address of a store picked otherwise (by name or url=)."""
+    monkeypatch.setenv("TWAT_CACHE_URL", "redis://h:6379/0")
+    monkeypatch.setenv("TWAT_CACHE_REDIS_URL", "redis://h:6379/0")
+    monkeypatch.setenv("TWAT_CACHE_MEMCACHED_URL", "memcached://h:11211")
+    cached, _ = _cached(decorator)
+    assert cached.cache_backend not in ("redis", "memcached")
+    assert cached.cache_config.url is None
+
+
+@redis_only
+@memcached_only
+def test_a_named_store_wins_over_the_scheme_it_serves() -> None:
+    for decorator in ("acache", "ucache", "bcache"):
+        cached, _ = _cached(decorator, backend="memcached", url="memcached://h:11211")
+        assert cached.cache_backend == "memcached"
+        cached, _ = _cached(decorator, backend="redis", url="redis://h:6379/0")
+        assert cached.cache_backend == "redis"
+
+
+@pytest.mark.parametrize(
+    ("decorator", "backend", "url", "said"),
+    [
+        ("acache", "memcached", "redis://h:6379/0", "backend 'memcached' serves memcached://"),
+        ("acache", "redis", "memcached://h:11211", "backend 'redis' serves redis://"),
+        ("ucache", "redis", "http://h:6379", "not http://"),
+        ("bcache", "memcached", "redis+cluster://h:7000", "not redis+cluster://"),
+        ("acache", "aiocache", "redis://h:6379/0", "backend 'aiocache' has no server"),
+        ("bcache", "diskcache", "redis://h:6379/0", "backend 'diskcache' has no server"),
+        ("ucache", "functools", "memcached://h:11211", "backend 'functools' has no server"),
+        ("ucache", "cachebox", "redis://h:6379/0", "backend 'cachebox' has no server"),
+    ],
+)
+def test_a_url_the_named_store_cannot_serve_is_an_error(
+    decorator: str, backend: str, url: str, said: str
+) -> None:
+    """Said when the decorator is called, whether the named store is installed or not."""
+    import twat_cache
+    from twat_cache import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"^url: ") as info:
+        getattr(twat_cache, decorator)(backend=backend, url=url)
+    assert said in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://user:hunter2@h:80", "mongodb://h", "h:6379", "redis:/h", "://h"]
+)
+@pytest.mark.parametrize("decorator", ["acache", "ucache", "bcache"])
+def test_a_url_no_store_serves_is_an_error_listing_the_schemes(url: str, decorator: str) -> None:
+    import twat_cache
+    from twat_cache import ConfigurationError, create_cache_config
+
+    with pytest.raises(ConfigurationError, match=r"^url: ") as info:
+        getattr(twat_cache, decorator)(url=url)
+    said = str(info.value)
+    for scheme in ("redis", "rediss", "unix", "redis+cluster", "redis+sentinel", "memcached"):
+        assert f"{scheme}://" in said
+    assert "hunter2" not in said  # a URL's password never reaches a message
+    with pytest.raises(ConfigurationError, match=r"^url: "):
+        create_cache_config(url=url)
+
+
+#: Run first in a program: the registry does not see the network stores' plugins, as on an
+#: install without them (the plugins of this session are installed but hidden).
+WITHOUT_NETWORK_STORES = """
+from twat_cache import registry
+_scan = registry.scan_entry_points
+def _hidden(path=None):
+    found = _scan(path)
+    hidden = ("redis", "memcached")
+    found[registry.GROUP] = [e for e in found[registry.GROUP] if e[0] not in hidden]
+    return found
+registry.scan_entry_points = _hidden
+"""
+
+
+@pytest.mark.timeout(120)
+def test_a_url_whose_store_is_not_installed_falls_back_with_one_notice() -> None:
+    """The normal choice, said once per decorator (and front= applies to nothing, quietly)."""
+    import json
+
+    code = WITHOUT_NETWORK_STORES + textwrap.dedent(
+        """
+        import asyncio, json, logging
+        records = []
+        class Keep(logging.Handler):
+            def emit(self, record): records.append(record.getMessage())
+        logging.getLogger("twat_cache").addHandler(Keep())
+        import twat_cache as tc
+
+        calls = []
+        def f(x):
+            calls.append(x)
+            return x
+        async def af(x):
+            calls.append(x)
+            return x
+
+        found = {}
+        for name, url in (("acache", "redis://:pw@h:1/0"), ("ucache", "memcached://h:1"),
+                          ("bcache", "redis+sentinel://h:1/s")):
+            for options in ({}, {"front": 4, "max_bytes": 10_000}):
+                deco = getattr(tc, name)(url=url, **options)
+                cached = deco(af) if name == "acache" else deco(f)
+                if name == "acache":
+                    answers = [asyncio.run(cached(1)), asyncio.run(cached(1))]
+                else:
+                    answers = [cached(1), cached(1)]
+                found[f"{name}{sorted(options)}"] = [cached.cache_backend, answers, calls[:]]
+                cached.cache_clear()
+                calls.clear()
+        print(json.dumps({"found": found, "records": records}))
+        """
+    )
+    result = json.loads(run_python(code, timeout=120))
+    for label, (backend, answers, computed) in result["found"].items():
+        assert backend not in ("redis", "memcached"), label
+        assert answers == [1, 1], label
+        assert computed == [1], label
+    records = result["records"]
+    for decorator, store in (("acache", "redis"), ("ucache", "memcached"), ("bcache", "redis")):
+        said = [r for r in records if r.startswith(f"{decorator}:")]
+        assert len(said) == 1, (decorator, records)
+        assert f"url= names, '{store}', is not installed" in said[0]
+    assert not any("pw@" in r for r in records)

@@ -87,16 +87,16 @@ def test_no_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     ctx = StoreContext(namespace="m:f", name="m.f")
     with pytest.raises(ValueError, match=r"redis_url.*TWAT_CACHE_REDIS_URL"):
         open_store(CacheConfig(kind="disk"), ctx)
-    for bad in (
-        "http://localhost:6379",
-        "redis://localhost:notaport/0",
-        "localhost:6379",
-        "unix://",
-    ):
+    for bad in ("redis://localhost:notaport/0", "unix://"):
         with pytest.raises(ValueError, match="malformed") as info:
             open_store(CacheConfig(kind="disk", redis_url=bad), ctx)
         assert "redis_url" in str(info.value)
         assert URL_ENV in str(info.value)
+    # A URL of no Redis scheme never reaches the store: the config refuses it.
+    for bad in ("http://localhost:6379", "localhost:6379"):
+        for named in ({}, {"preferred_engine": "redis"}):
+            with pytest.raises(ValueError, match=r"^url: .*redis://"):
+                CacheConfig(kind="disk", redis_url=bad, **named)
 
 
 def test_no_url_falls_back_with_warning(

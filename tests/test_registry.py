@@ -7,6 +7,8 @@ import json
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import twat_cache as tc
 from helpers import run_python
 from twat_cache import registry
@@ -153,3 +155,40 @@ def test_the_imported_twat_cache_is_ours():
         name = dist.metadata["Name"]
         if name and name.startswith("twat-cache"):
             assert dist.version == "3.0.0", (name, dist.version)
+
+
+def test_a_spec_declares_its_url_schemes_lowercase_without_a_separator():
+    from twat_cache.spec import BackendSpec
+
+    def spec(schemes):
+        return BackendSpec("x", {"disk"}, {"lru"}, True, "m:f", schemes=schemes)
+
+    assert spec(("x", "x+cluster")).schemes == ("x", "x+cluster")
+    assert spec(()).schemes == ()
+    assert BackendSpec("y", {"disk"}, {"lru"}, True, "m:f").schemes == ()  # the default
+    for bad in ("redis", ("Redis",), ("redis://",), ("",), (1,), ("a/b",)):
+        with pytest.raises(ValueError, match=r"schemes"):
+            spec(bad)
+
+
+def test_url_schemes_loads_specs_only_when_a_url_is_given():
+    """Decorating without url= imports no spec beyond the chosen one; url= looks them up."""
+    out = run_python(
+        """
+        import json, sys
+        import twat_cache
+        before = sorted(m for m in sys.modules if m.startswith("twat_cache_"))
+        @twat_cache.mcache
+        def f(x): return x
+        plain = sorted(m for m in sys.modules if m.startswith("twat_cache_"))
+        try:
+            twat_cache.ucache(url="nosuch://h")
+        except ValueError as exc:
+            said = str(exc)
+        print(json.dumps([before, plain, said]))
+        """
+    )
+    before, plain, said = json.loads(out)
+    assert before == []
+    assert len(plain) <= 1  # the chain's lead, when installed
+    assert said.startswith("url: no network store serves nosuch://")

@@ -53,7 +53,6 @@ class MemoryOptions(TypedDict, total=False):
 class _Persistent(MemoryOptions, total=False):
     policy: Policy
     encrypt: bool
-    check_code: bool
     secure: bool
     max_bytes: int | None
     front: int | None
@@ -62,10 +61,12 @@ class _Persistent(MemoryOptions, total=False):
 
 
 class DiskOptions(_Persistent, total=False):
-    """bcache's keyword options."""
+    """bcache's keyword options (`url` picks the network store serving its scheme)."""
 
     use_sql: bool
     preferred_engine: str | None
+    url: str | None
+    redis_url: str | None
 
 
 class FileOptions(_Persistent, total=False):
@@ -76,7 +77,7 @@ class FileOptions(_Persistent, total=False):
 
 
 class AsyncOptions(MemoryOptions, total=False):
-    """acache's keyword options (front and max_bytes only on network stores)."""
+    """acache's keyword options (front, max_bytes and the like only on network stores)."""
 
     policy: Policy
     url: str | None

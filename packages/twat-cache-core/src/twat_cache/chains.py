@@ -163,11 +163,20 @@ def choose(
             reason = "is not installed" if spec is None else "cannot serve this function"
             if engine in exclude:
                 reason = "failed to open"
-            warnings.append(f"preferred_engine {engine!r} {reason}; using normal selection")
+            # A url= names its store through preferred_engine (config): say which option.
+            named = f"preferred_engine {engine!r}"
+            if config.url is not None:
+                named = f"the store url= names, {engine!r},"
+            warnings.append(f"{named} {reason}; using normal selection")
             if name == "acache":
                 # A store named for coroutines (a memory backend, a network store) that cannot
                 # be had: the async wrapper over the memory chain, not the chain's other store.
+                # That chain is then the normal selection: its first choice is the one wanted.
                 primary = []
+                wanted = fallback[0] if fallback else LAST
+                lead = (leads or {}).get("mcache")
+                if lead is not None and lead not in usable:
+                    wanted = (lead, "memory")
 
     def live(candidates: list[Step]) -> list[Step]:
         return [

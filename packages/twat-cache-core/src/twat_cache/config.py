@@ -30,8 +30,10 @@ class CacheConfig(Frozen):
     url, secure, ignore, key, cache_if, stale, max_bytes, front, front_ttl, wait_timeout, kind)
     plus `options`, the options of plugins, which are also readable as attributes. The names of
     the original plan are accepted as aliases: `use_sql` (sql_backend), `redis_url` (url) and
-    `backend` (preferred_engine). Any invalid value raises `ConfigurationError`, a `ValueError`
-    naming the option; `replace(**changes)` returns a validated copy.
+    `backend` (preferred_engine). A `url` without `preferred_engine` sets it to the network
+    store serving the URL's scheme (`BackendSpec.schemes`). Any invalid value raises
+    `ConfigurationError`, a `ValueError` naming the option; `replace(**changes)` returns a
+    validated copy.
     """
 
     __slots__ = _FIELDS
@@ -112,6 +114,8 @@ def _check_together(values: dict[str, Any]) -> None:
         raise ConfigurationError(
             f"stale: {values['stale']!r} needs a ttl (stale serves entries past their ttl)"
         )
+    if values["url"] is not None:
+        _pick_by_url(values)
     if values["kind"] == "memory":
         for name in ("front", "max_bytes"):
             if values[name] is not None:
@@ -119,6 +123,78 @@ def _check_together(values: dict[str, Any]) -> None:
                     f"{name}: only for persistent caches (bcache, fcache, ucache with a "
                     f"folder_name, network stores); this cache is in memory"
                 )
+    elif values["kind"] == "async" and (
+        values["front"] is not None or values["max_bytes"] is not None
+    ):
+        _check_async_store(values)
+
+
+def _check_async_store(values: dict[str, Any]) -> None:
+    """`front` and `max_bytes` on a coroutine function need a persistent store named.
+
+    acache keeps results in memory unless `url=` or `backend=` names a network (or disk)
+    store. Said when decorating whatever is installed, except that a named store whose
+    plugin is missing is a fallback (dropping them, with its notice), never an error.
+    """
+    from twat_cache import registry  # noqa: PLC0415
+
+    engine = values["preferred_engine"]
+    spec = None if engine is None else registry.spec(engine)
+    if engine is None or (spec is not None and not spec.persistent):
+        name = "front" if values["front"] is not None else "max_bytes"
+        store = "the async chain" if engine is None else repr(engine)
+        raise ConfigurationError(
+            f"{name}: only for persistent caches; {store} keeps this coroutine function's "
+            "results in memory (name a network store: url=..., or backend='redis')"
+        )
+
+
+def _pick_by_url(values: dict[str, Any]) -> None:
+    """A `url=` names its network store: set `preferred_engine`, or check the one named.
+
+    Without a backend named, the installed store whose spec claims the URL's scheme (or the
+    member of this project's family that would, when it is not installed: the decorator then
+    falls back with its one notice) becomes `preferred_engine`. A named backend must serve the
+    scheme, or read `url=` itself (a plugin declaring the option without schemes). Only the
+    scheme is shown in errors: the rest of a URL may hold a password.
+    """
+    from twat_cache import registry  # noqa: PLC0415  (specs are loaded only when a URL is given)
+
+    url = values["url"]
+    scheme = url.partition("://")[0].lower() if "://" in url else None
+    engine = values["preferred_engine"]
+    if engine is None:
+        owners = registry.url_schemes()
+        owner = owners.get(scheme) if scheme is not None else None
+        if owner is None:
+            what = (
+                "not a URL (scheme://...)"
+                if scheme is None
+                else f"no network store serves {scheme}://"
+            )
+            raise ConfigurationError(
+                f"url: {what}; the schemes served are "
+                f"{', '.join(f'{s}://' for s in sorted(owners)) or 'none'}"
+            )
+        values["preferred_engine"] = owner
+        return
+    served = registry.schemes_of(engine)
+    if scheme is not None and scheme in served:
+        return
+    if served:
+        raise ConfigurationError(
+            f"url: backend {engine!r} serves {', '.join(f'{s}://' for s in served)}, not "
+            + ("a URL without a scheme" if scheme is None else f"{scheme}://")
+            + "; give a URL of its kind, or leave the backend out to pick it by the URL"
+        )
+    spec = registry.spec(engine)
+    if spec is not None and "url" in spec.options:
+        return  # a store that reads url= itself
+    raise ConfigurationError(
+        f"url: backend {engine!r} has no server to connect to; url= is for network stores "
+        f"({', '.join(f'{s}://' for s in sorted(registry.url_schemes()))}); "
+        "leave url out, or name a network store"
+    )
 
 
 def _check_plugin_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -54,6 +54,8 @@ __all__ = ["acache", "bcache", "fcache", "mcache", "ucache"]
 _CO_COROUTINE = 0x80
 #: "not given": an alias (use_sql) may then set the option without a conflict.
 _UNSET: Any = type("Unset", (), {"__repr__": lambda self: "True"})()
+#: acache's backend when not given: aiocache, unless url= names a network store.
+_AIOCACHE: Any = type("Unset", (), {"__repr__": lambda self: "'aiocache'"})()
 
 
 def _is_coroutine_function(func: Any) -> bool:
@@ -161,7 +163,7 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
 
         check_encryption()
     config = choice.config
-    if choice.kind == "memory" and config.kind in ("disk", "file"):
+    if choice.kind == "memory" and config.kind in ("disk", "file", "async"):
         # A persistent cache that fell back to memory (logged by the choice): its front and
         # byte bound have nothing to apply to, and the code must run as it would on disk.
         config = config.replace(kind="memory", front=None, max_bytes=None)
@@ -270,7 +272,8 @@ def bcache(
     `ttl` is seconds; `sql_backend=False` (alias `use_sql`; both given and different is a
     `ValueError`) selects a directory archive. Keyword options: `policy`, `typed`, `encrypt`,
     `check_code`, `secure` (False: files and folders follow the umask, for a cache a team
-    shares), `preferred_engine` (alias `backend`), `ignore`, `key`, `cache_if`, `stale`,
+    shares), `preferred_engine` (alias `backend`), `url` (alias `redis_url`: the entries go to
+    the network store serving its scheme instead), `ignore`, `key`, `cache_if`, `stale`,
     `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
     """
     if _is_target(folder_name):
@@ -344,22 +347,25 @@ def acache(
     **options: Unpack[AsyncOptions],
 ) -> Decorator: ...
 def acache(
-    maxsize: Any = None, ttl: float | None = None, backend: str = "aiocache", **options: Any
+    maxsize: Any = None, ttl: float | None = None, backend: Any = _AIOCACHE, **options: Any
 ) -> Any:
     """Cache the awaited results of a coroutine function: aiocache, else the memory chain.
 
-    `backend` names the store: "aiocache" (default), a network store ("redis", "memcached",
-    with `url=`), or a memory backend name used through the async wrapper. A plain function
-    is a `TypeError` (use `mcache`). Keyword options: `policy`, `typed`, `url`, `ignore`,
-    `key`, `cache_if`, `stale`, `wait_timeout`, and `front`/`max_bytes` on network stores.
+    `backend` names the store: "aiocache" (default), a network store ("redis", "memcached"),
+    or a memory backend name used through the async wrapper; without it, `url=` (alias
+    `redis_url=`) picks the network store serving the URL's scheme. A plain function is a
+    `TypeError` (use `mcache`). Keyword options: `policy`, `typed`, `url`, `ignore`, `key`,
+    `cache_if`, `stale`, `wait_timeout`, and on network stores `front`, `front_ttl`,
+    `max_bytes`, `encrypt`, `check_code`, `secure`.
     """
     if _is_target(maxsize):
         return _apply("acache", maxsize, {"kind": "async", "preferred_engine": "aiocache"})
-    return _apply(
-        "acache",
-        None,
-        {**options, "kind": "async", "maxsize": maxsize, "ttl": ttl, "preferred_engine": backend},
-    )
+    if backend is not _AIOCACHE:
+        # Under its own name, so an error (or a disagreeing preferred_engine) names `backend`.
+        options = {**options, "backend": backend}
+    elif not _names_store(options):
+        options = {**options, "preferred_engine": "aiocache"}
+    return _apply("acache", None, {**options, "kind": "async", "maxsize": maxsize, "ttl": ttl})
 
 
 @overload
@@ -388,14 +394,16 @@ def ucache(
     Preference: cachebox > klepto > diskcache > joblib > cachetools > functools, among memory
     backends without `folder_name` and persistent ones with it; coroutine functions (or
     `use_async=True`) use the async chain. `preferred_engine` (alias `backend`) picks a backend
-    by name when it is installed (else a warning and the normal choice). Every keyword option
-    of the other decorators is accepted.
+    by name when it is installed (else a warning and the normal choice); without it, `url=`
+    (alias `redis_url=`) picks the network store serving the URL's scheme. Every keyword
+    option of the other decorators is accepted.
     """
     if _is_target(folder_name):
         return _apply("ucache", folder_name, {"kind": "memory"})
     # `backend` (the plan's name) stays in the options: CacheConfig checks it under that name.
     engine = preferred_engine if preferred_engine is not None else options.get("backend")
-    persistent = folder_name is not None or _names_persistent(engine)
+    # A url= names a network store: front and max_bytes apply there, as with a folder.
+    persistent = folder_name is not None or _gives_url(options) or _names_persistent(engine)
     return _apply(
         "ucache",
         None,
@@ -417,3 +425,13 @@ def _names_persistent(engine: str | None) -> bool:
         return False
     spec = registry.spec(engine)
     return spec is not None and spec.persistent
+
+
+def _gives_url(options: dict[str, Any]) -> bool:
+    """True when `url=` (or its alias `redis_url=`) is given: it names a network store."""
+    return options.get("url") is not None or options.get("redis_url") is not None
+
+
+def _names_store(options: dict[str, Any]) -> bool:
+    """True when acache's options name its store otherwise than by `backend`."""
+    return options.get("preferred_engine") is not None or _gives_url(options)
