@@ -160,6 +160,8 @@ OPTIONS = textwrap.dedent(
     ok3 = acache(ttl=1, key=str)
     ok4 = fcache(mmap_mode="r", compress=3)
     ok5 = ucache(ignore="session")
+    ok6 = bcache(url="redis://h:6379/0", front=4)
+    ok7 = acache(url="redis://h:6379/0", check_code=True, front=4, front_ttl=2.0)
     bad1 = mcache(ttl="5")        # E: ttl is a number
     bad2 = mcache(typed="yes")    # E: typed is a bool
     bad3 = bcache(front="x")      # E: front is an int
@@ -169,6 +171,9 @@ OPTIONS = textwrap.dedent(
     bad7 = fcache(mmap_mode="q")  # E: not a mmap mode
     bad8 = ucache(cache_if=3)     # E: cache_if is a callable
     bad9 = mcache(policy="mru")   # E: not a policy
+    bad10 = mcache(folder_name="x")  # E: not an option of mcache
+    bad11 = mcache(url="redis://h")  # E: mcache has no server
+    bad12 = fcache(url="redis://h")  # E: fcache has no server
     """
 )
 

@@ -53,6 +53,7 @@ class MemoryOptions(TypedDict, total=False):
 class _Persistent(MemoryOptions, total=False):
     policy: Policy
     encrypt: bool
+    check_code: bool
     secure: bool
     max_bytes: int | None
     front: int | None
@@ -86,6 +87,7 @@ class AsyncOptions(MemoryOptions, total=False):
     front_ttl: float
     max_bytes: int | None
     encrypt: bool
+    check_code: bool
     secure: bool
 
 

@@ -9,7 +9,7 @@ option's name and what is allowed. Options a plugin declares beyond the core's
 from __future__ import annotations
 
 from twat_cache._frozen import Frozen
-from twat_cache.options import ALIASES, OPTIONS, ConfigurationError
+from twat_cache.options import ALIASES, OPTIONS, ConfigurationError, check_fits
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -228,6 +228,7 @@ def create_cache_config(**kwargs: Any) -> CacheConfig:
     Accepts every option by name, the aliases of the original plan (`use_sql`, `redis_url`,
     `backend`) and the options installed plugins declare. Unknown names are rejected with the
     list of known ones, so a typo (`max_size=`) never silently turns a bounded cache into an
-    unbounded one.
+    unbounded one; so is `front_ttl` without `front`.
     """
+    check_fits(None, kwargs)
     return CacheConfig(**kwargs)

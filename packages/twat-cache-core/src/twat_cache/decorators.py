@@ -15,7 +15,7 @@ from twat_cache.async_wrapper import build_async
 from twat_cache.binding import params_of
 from twat_cache.config import CacheConfig
 from twat_cache.identity import code_fingerprint, display_name, function_namespace
-from twat_cache.options import OPTIONS, ConfigurationError
+from twat_cache.options import OPTIONS, ConfigurationError, check_fits
 from twat_cache.paths import folder_for
 from twat_cache.record import CacheRecord
 from twat_cache.state import CacheState
@@ -210,6 +210,7 @@ def _config(options: dict[str, Any]) -> CacheConfig:
 
 
 def _apply(decorator: str, func: Any, options: dict[str, Any]) -> Any:
+    check_fits(decorator, options)  # an option this decorator can never use is an error
     config = _config(options)
     if func is not None:
         return _decorate(decorator, func, config)
@@ -234,8 +235,9 @@ def mcache(
 
     `maxsize` bounds the entries (None: unbounded), `ttl` expires them after that many seconds,
     `policy` picks the eviction (lru, lfu, fifo, rr, ttl). Keyword options: `typed`, `ignore`,
-    `key`, `cache_if`, `stale`, `wait_timeout` (see `twat_cache.options`). Use bare
-    (`@mcache`) or called (`@mcache(maxsize=128)`).
+    `key`, `cache_if`, `stale`, `wait_timeout` (see `twat_cache.options`); an option for
+    folders, files or servers (`folder_name`, `compress`, `url`, `front`...) is a
+    `ConfigurationError`. Use bare (`@mcache`) or called (`@mcache(maxsize=128)`).
     """
     if _is_target(maxsize):
         return _apply("mcache", maxsize, {"kind": "memory"})
@@ -274,7 +276,7 @@ def bcache(
     `check_code`, `secure` (False: files and folders follow the umask, for a cache a team
     shares), `preferred_engine` (alias `backend`), `url` (alias `redis_url`: the entries go to
     the network store serving its scheme instead), `ignore`, `key`, `cache_if`, `stale`,
-    `max_bytes`, `front`, `front_ttl`, `wait_timeout`.
+    `max_bytes`, `front`, `front_ttl` (with `front`), `wait_timeout`.
     """
     if _is_target(folder_name):
         return _apply("bcache", folder_name, {"kind": "disk"})

@@ -2,9 +2,11 @@
 
 `CacheConfig` is built from this table, so a bad value fails where the user wrote it with the
 option's name, what was wrong and what is allowed. Each check returns the normalized value or
-raises `ConfigurationError` (a `ValueError`). `ALIASES` maps the names of the original plan and
-of twat-cache 2.x (DESIGN §8) to today's names. Options of a plugin beyond these are declared
-by its `BackendSpec.options` and checked the same way.
+raises `ConfigurationError` (a `ValueError`). Each option also says which decorators can use
+it: given to another one with a value other than its default, it is an error when the
+function is decorated (`check_fits`), never silently ignored. `ALIASES` maps the names of the
+original plan and of twat-cache 2.x (DESIGN §8) to today's names. Options of a plugin beyond
+these are declared by its `BackendSpec.options` and checked the same way.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from twat_cache.spec import KINDS, POLICIES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any
 
-__all__ = ["ALIASES", "OPTIONS", "ConfigurationError", "Option"]
+__all__ = ["ALIASES", "DECORATORS", "OPTIONS", "ConfigurationError", "Option", "check_fits"]
 
 MMAP_MODES = ("r", "r+", "w+", "c")
 
@@ -34,18 +36,41 @@ class ConfigurationError(TwatCacheError, ValueError):
     """
 
 
-class Option(Frozen):
-    """One decorator option: its name, default, check (value -> normalized value) and doc."""
+#: Every decorator, in the order of the documentation.
+DECORATORS = ("mcache", "bcache", "fcache", "acache", "ucache")
+#: The decorators that can keep entries out of this process: on disk, in files, or on a
+#: network store (acache with url= or a network backend).
+PERSISTENT = ("bcache", "fcache", "acache", "ucache")
 
-    __slots__ = ("name", "default", "check", "doc")
+
+class Option(Frozen):
+    """One decorator option: its name, default, check (value -> normalized value) and doc.
+
+    `decorators` are those that can use it (default: all); `scope` says in a few words what
+    it is for ("persistent caches"), for the error a decorator that cannot use it gives.
+    """
+
+    __slots__ = ("name", "default", "check", "doc", "decorators", "scope")
 
     name: str
     default: Any
     check: Callable[[str, Any], Any]
     doc: str
+    decorators: tuple[str, ...]
+    scope: str
 
-    def __init__(self, name: str, default: Any, check: Callable[[str, Any], Any], doc: str) -> None:
-        self._set(name=name, default=default, check=check, doc=doc)
+    def __init__(
+        self,
+        name: str,
+        default: Any,
+        check: Callable[[str, Any], Any],
+        doc: str,
+        decorators: tuple[str, ...] = DECORATORS,
+        scope: str = "",
+    ) -> None:
+        self._set(
+            name=name, default=default, check=check, doc=doc, decorators=decorators, scope=scope
+        )
 
 
 def _fail(name: str, expected: str, value: object) -> ConfigurationError:
@@ -215,31 +240,102 @@ OPTIONS: dict[str, Option] = {
         ),
         Option("ttl", None, seconds, "seconds an entry stays fresh (None: no expiry)"),
         Option("policy", "lru", choice(POLICIES), "eviction: lru, lfu, fifo, rr or ttl"),
-        Option("folder_name", None, folder, "a name under the cache root, or an absolute path"),
+        Option(
+            "folder_name",
+            None,
+            folder,
+            "a name under the cache root, or an absolute path",
+            ("bcache", "fcache", "ucache"),
+            "caches in a folder",
+        ),
         Option("preferred_engine", None, engine, "a backend to use when installed"),
-        Option("use_async", False, flag, "ucache: use the async chain"),
-        Option("sql_backend", True, flag, "bcache: False selects a directory archive"),
-        Option("compress", False, compress_level, "fcache: True or a zlib level 0-9"),
+        Option("use_async", False, flag, "ucache: use the async chain", ("ucache",), "ucache"),
+        Option(
+            "sql_backend",
+            True,
+            flag,
+            "bcache: False selects a directory archive",
+            ("bcache", "ucache"),
+            "disk databases",
+        ),
+        Option(
+            "compress",
+            False,
+            compress_level,
+            "fcache: True or a zlib level 0-9",
+            ("fcache", "ucache"),
+            "caches in files",
+        ),
         Option("typed", False, flag, "1 and 1.0 are different calls in memory keys too"),
-        Option("encrypt", False, flag, "encrypt persistent entries at rest (cryptography)"),
+        Option(
+            "encrypt",
+            False,
+            flag,
+            "encrypt persistent entries at rest (cryptography)",
+            PERSISTENT,
+            "persistent caches",
+        ),
         Option(
             "mmap_mode",
             None,
             choice(MMAP_MODES, optional=True),
             "fcache: load arrays memory-mapped (r, r+, w+, c)",
+            ("fcache", "ucache"),
+            "caches in files",
         ),
         Option(
-            "check_code", False, flag, "drop persistent entries when the function's code changes"
+            "check_code",
+            False,
+            flag,
+            "drop persistent entries when the function's code changes",
+            PERSISTENT,
+            "persistent caches",
         ),
-        Option("url", None, text, "network stores: the server URL (also $TWAT_CACHE_URL)"),
-        Option("secure", True, flag, "False: files and folders follow the umask (a shared cache)"),
+        Option(
+            "url",
+            None,
+            text,
+            "a network store's server URL; its scheme picks the store unless a backend is named "
+            "(else $TWAT_CACHE_URL, which only gives the address)",
+            ("bcache", "acache", "ucache"),
+            "network stores",
+        ),
+        Option(
+            "secure",
+            True,
+            flag,
+            "False: files and folders follow the umask (a shared cache)",
+            PERSISTENT,
+            "persistent caches",
+        ),
         Option("ignore", (), names, "parameters left out of the key"),
         Option("key", None, function, "builds the key from the call's arguments"),
         Option("cache_if", None, function, "stores a result only when it returns true"),
         Option("stale", None, seconds, "after ttl, serve the old value this long while refreshing"),
-        Option("max_bytes", None, positive_int, "total size bound of a persistent cache"),
-        Option("front", None, positive_int, "entries of an in-process memory tier in front"),
-        Option("front_ttl", 1.0, seconds, "seconds a front entry stays (default 1.0)"),
+        Option(
+            "max_bytes",
+            None,
+            positive_int,
+            "total size bound of a persistent cache",
+            PERSISTENT,
+            "persistent caches",
+        ),
+        Option(
+            "front",
+            None,
+            positive_int,
+            "entries of an in-process memory tier in front",
+            PERSISTENT,
+            "persistent caches",
+        ),
+        Option(
+            "front_ttl",
+            1.0,
+            seconds,
+            "seconds a front entry stays (default 1.0; needs front)",
+            PERSISTENT,
+            "persistent caches",
+        ),
         Option(
             "wait_timeout",
             None,
@@ -252,6 +348,53 @@ OPTIONS: dict[str, Option] = {
 
 #: Names of the original plan and of twat-cache 2.x -> today's option.
 ALIASES = {"use_sql": "sql_backend", "redis_url": "url", "backend": "preferred_engine"}
+
+
+#: What each decorator keeps its results in, for the error naming an option it cannot use.
+_KEEPS = {
+    "mcache": "mcache keeps results in this process's memory",
+    "bcache": "bcache keeps results in a database on disk (or on a network store, with url=)",
+    "fcache": "fcache keeps results in files",
+    "acache": "acache keeps results in memory or on a network store (with url= or backend=)",
+    "ucache": "ucache picks memory, disk or a network store",
+}
+#: The options (and aliases) some decorator cannot use: the only ones `check_fits` looks at.
+_LIMITED = {
+    alias: OPTIONS[name]
+    for alias, name in (*((n, n) for n in OPTIONS), *ALIASES.items())
+    if OPTIONS[name].decorators != DECORATORS
+}
+
+
+def check_fits(decorator: str | None, given: Mapping[str, Any]) -> None:
+    """Refuse an option `decorator` can never use, and `front_ttl` without `front`.
+
+    `given` are the options as the caller wrote them (aliases included). An option at its
+    default value, or None, is not an error anywhere (code passing `folder_name=None` to every
+    decorator keeps working); another value given to a decorator the option's table entry
+    does not list raises `ConfigurationError` naming the option, why, and the decorators that
+    take it. `decorator=None` (`create_cache_config`) checks only `front_ttl`. A value the
+    chosen store cannot use because a backend is missing is not an error: that is a
+    fallback, logged when the function is decorated.
+    """
+    limited = _LIMITED
+    for name, value in given.items():
+        option = limited.get(name)
+        if option is None or value is None:
+            continue
+        if type(value) in (bool, int, float, str) and value == option.default:
+            continue
+        if decorator is not None and decorator not in option.decorators:
+            shown = "..." if option.name == "url" else repr(value)  # a URL may hold a password
+            raise ConfigurationError(
+                f"{name}: only for {option.scope} ({', '.join(option.decorators)}); "
+                f"{_KEEPS[decorator]} (got {name}={shown})"
+            )
+        if option.name == "front_ttl" and given.get("front") is None:
+            raise ConfigurationError(
+                "front_ttl: sets how long entries of the front tier stay, and needs front= "
+                f"(the number of entries it keeps); got front_ttl={value!r} without front"
+            )
 
 
 def env_flag(name: str) -> bool:
