@@ -977,7 +977,11 @@ def test_a_url_whose_store_is_not_installed_falls_back_with_one_notice() -> None
         assert computed == [1], label
     records = result["records"]
     for decorator, store in (("acache", "redis"), ("ucache", "memcached"), ("bcache", "redis")):
-        said = [r for r in records if r.startswith(f"{decorator}:")]
-        assert len(said) == 1, (decorator, records)
-        assert f"url= names, '{store}', is not installed" in said[0]
+        # The normal choice may have its own notice (its first backend missing in this session).
+        said = [r for r in records if r.startswith(f"{decorator}:") and "url=" in r]
+        assert said == [
+            f"{decorator}: the store url= names, '{store}', is not installed; "
+            "using normal selection"
+        ], records
+    assert not any("aiocache" in r for r in records if r.startswith("acache:")), records
     assert not any("pw@" in r for r in records)
