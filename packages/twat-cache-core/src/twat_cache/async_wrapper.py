@@ -171,6 +171,7 @@ class AsyncEngine(Engine):
         except uncacheable_error() as exc:
             self.state.uncacheable(exc)
             return await self.func(*args, **kwargs)
+        fresh = True
         if self.state.record.config.stale is not None:
             value, fresh = await self.alookup_stale(skey)
             if value is not MISS:
@@ -182,7 +183,7 @@ class AsyncEngine(Engine):
             if value is not MISS:
                 self.state.hits.tick()
         if value is not MISS:
-            if opened.front is not None:
+            if fresh and opened.front is not None:  # a stale value must not outlive its window
                 self.fill_front(key, value)
             return value
         value, waited = await self.flights.run(

@@ -470,7 +470,7 @@ class SyncEngine(Engine):
             if value is not MISS:
                 return value
         elif self.state.record.config.stale is not None:
-            value = self.serve_stale(key, skey, args, kwargs)
+            value, _ = self.serve_stale(key, skey, args, kwargs)
             if value is not MISS:
                 return value
         return self.miss(key, skey, args, kwargs)
@@ -479,23 +479,27 @@ class SyncEngine(Engine):
         self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         """The front missed: read the store (stale window included) and fill the front."""
+        fresh = True
         if self.state.record.config.stale is not None:
-            value = self.serve_stale(key, skey, args, kwargs)
+            value, fresh = self.serve_stale(key, skey, args, kwargs)
         else:
             value = self.read(skey)
             if value is not MISS:
                 self.state.hits.tick()
-        if value is not MISS:
+        if value is not MISS and fresh:  # a stale value must not outlive its window
             self.fill_front(key, value)
         return value
 
     def serve_stale(
         self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        """A fresh value, or a stale one with a background refresh started; else MISS."""
+    ) -> tuple[Any, bool]:
+        """(value, fresh): a fresh value, or a stale one with a background refresh started.
+
+        (MISS, False) when there is neither.
+        """
         value, fresh = self.lookup_stale(skey)
         if value is MISS:
-            return MISS
+            return MISS, False
         self.state.hits.tick()
         if not fresh and self.start_refresh(skey):
             thread = threading.Thread(
@@ -505,7 +509,7 @@ class SyncEngine(Engine):
                 daemon=True,
             )
             thread.start()
-        return value
+        return value, fresh
 
     def _refresh_in_background(
         self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
