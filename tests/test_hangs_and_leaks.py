@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import gc
 import multiprocessing
 import os
@@ -413,6 +414,62 @@ def test_memory_caches_of_methods_do_not_keep_instances_alive(target: Target) ->
     gc.collect()
     assert all(ref() is None for ref in refs)
     assert len(store) == 0  # the entries of a dead instance go with it
+
+
+@over(MEMORY + ASYNC_MEMORY)
+def test_methods_of_unhashable_instances_are_cached_per_instance(target: Target) -> None:
+    @dataclasses.dataclass  # eq=True: instances cannot be hashed
+    class Box:
+        n: int
+
+        def method(self, x: int, extra: Any = ()) -> int:
+            return self.n + x + len(extra)
+
+        if target.is_async:
+
+            async def amethod(self, x: int, extra: Any = ()) -> int:
+                return self.n + x + len(extra)
+
+            cached = target.cache()(amethod)
+        else:
+            cached = target.cache()(method)
+
+    one, twin = Box(1), Box(1)  # equal, and still two instances: two entries
+    assert [call(b.cached, 1) for b in (one, twin, one, twin)] == [2, 2, 2, 2]
+    assert call(one.cached, 1, [7]) == call(one.cached, 1, [7]) == 3  # with an unhashable argument
+    info = Box.cached.cache_info()
+    assert (info.hits, info.misses) == (3, 3)
+    store = store_of(Box.cached)
+    ref = weakref.ref(one)
+    del one, twin
+    gc.collect()
+    assert ref() is None
+    assert len(store) == 0  # the entries of a dead instance go with it
+
+
+@pytest.mark.parametrize("order", ["staticmethod above", "staticmethod below"])
+def test_a_static_method_keys_its_first_argument_by_value(order: str) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Cfg:
+        n: int
+
+    class Tools:
+        if order == "staticmethod above":
+
+            @staticmethod
+            @tc.mcache
+            def total(cfg: Cfg, x: int) -> int:
+                return cfg.n + x
+        else:
+
+            @tc.mcache
+            @staticmethod
+            def total(cfg: Cfg, x: int) -> int:
+                return cfg.n + x
+
+    assert [Tools.total(Cfg(1), 2) for _ in range(3)] == [3, 3, 3]  # a new, equal Cfg each time
+    info = Tools.total.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (2, 1, 1)
 
 
 # -- the event loop --------------------------------------------------------------------------

@@ -162,7 +162,7 @@ class Engine:
         if not self.keymaker.weak_self or not args or type(key) is not tuple or not key:
             return
         ref = key[0]
-        if type(ref) is not weakref.ref:
+        if not isinstance(ref, weakref.ref):
             return
         with self._instances_lock:
             keys = self._instances.get(ref)
@@ -440,7 +440,9 @@ class SyncEngine(Engine):
             return self.func(*args, **kwargs)
         opened = self.opened
         assert opened is not None
-        if key is None:  # the hit path could not build it (an instance without weak refs)
+        if key is None or (why is UNHASHABLE and self.keymaker.weak_self):
+            # The hit path could not build it (an instance without weak refs), or built it
+            # around an instance that cannot be hashed: the plans key that one by identity.
             key = self.call_key(args, kwargs)
         try:
             if why is UNHASHABLE and not opened.persistent:
