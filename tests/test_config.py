@@ -127,3 +127,24 @@ def test_get_cache_path_honours_env_and_is_private(cache_root, monkeypatch, tmp_
     absolute = tmp_path / "abs"
     assert tc.get_cache_path(str(absolute)) == absolute
     assert Path(absolute).is_dir()
+
+
+def test_an_option_is_checked_whatever_was_decorated_before() -> None:
+    import twat_cache as tc
+
+    tc.mcache(ttl=1)
+    tc.mcache(maxsize=1)
+    with pytest.raises(ValueError, match="ttl"):
+        tc.mcache(ttl=True)  # True == 1, and still not a number of seconds
+    with pytest.raises(ValueError, match="maxsize"):
+        tc.mcache(maxsize=True)
+
+    @tc.fcache(compress=True)
+    def a(x: int) -> int:
+        return x
+
+    @tc.fcache(compress=1)
+    def b(x: int) -> int:
+        return x
+
+    assert b.cache_config.compress == 1 and b.cache_config.compress is not True

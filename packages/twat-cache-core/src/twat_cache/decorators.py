@@ -197,13 +197,14 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
 
 #: Configs of option sets seen before: a program decorates many functions alike, and
 #: checking 23 options costs more than all the rest of a decoration.
-_configs: dict[tuple[tuple[str, Any], ...], CacheConfig] = {}
+_configs: dict[tuple[tuple[str, type, Any], ...], CacheConfig] = {}
 
 
 def _config(options: dict[str, Any]) -> CacheConfig:
     """The validated config of `options`, made once per distinct (hashable) option set."""
     try:
-        key = tuple(sorted(options.items()))
+        # The type too: `ttl=True` must not find the config of `ttl=1` (True == 1).
+        key = tuple(sorted((name, type(value), value) for name, value in options.items()))
         config = _configs.get(key)
     except TypeError:  # an unhashable option value (ignore=[...]): checked every time
         return CacheConfig(**options)
