@@ -147,4 +147,5 @@ def test_an_option_is_checked_whatever_was_decorated_before() -> None:
     def b(x: int) -> int:
         return x
 
-    assert b.cache_config.compress == 1 and b.cache_config.compress is not True
+    assert b.cache_config.compress == 1
+    assert b.cache_config.compress is not True
