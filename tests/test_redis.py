@@ -536,6 +536,56 @@ def test_ucache_on_coroutine_uses_async_store(redis_url: str) -> None:
     assert calls == [1]
 
 
+@pytest.mark.parametrize("maxsize", [None, 10], ids=["unbounded", "bounded"])
+def test_async_store_seals_large_values_off_the_event_loop(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, maxsize: int | None
+) -> None:
+    """Pickle + HMAC of a large value run in a worker thread; a small one's stay on the loop."""
+    from twat_cache import acache, envelope
+
+    where: list[tuple[str, int, bool]] = []
+    seal, unseal = envelope.seal, envelope.unseal
+
+    def on_loop() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a worker thread has no running loop
+            return False
+        return True
+
+    def traced_seal(value: Any, **kwargs: Any) -> bytes:
+        where.append(("seal", len(value), on_loop()))
+        return seal(value, **kwargs)
+
+    def traced_unseal(blob: Any, **kwargs: Any) -> tuple[Any, float | None]:
+        value, deadline = unseal(blob, **kwargs)
+        where.append(("unseal", len(value), on_loop()))
+        return value, deadline
+
+    monkeypatch.setattr(envelope, "seal", traced_seal)
+    monkeypatch.setattr(envelope, "unseal", traced_unseal)
+
+    @acache(backend="redis", maxsize=maxsize)
+    async def f(n: int) -> bytes:
+        return b"x" * n
+
+    big = 1 << 20
+
+    async def calls() -> None:
+        for n in (10, big):
+            assert await f(n) == b"x" * n  # stored
+            assert await f(n) == b"x" * n  # loaded
+
+    asyncio.run(calls())
+    assert f.cache_info().hits == 2
+    assert where == [
+        ("seal", 10, True),
+        ("unseal", 10, True),
+        ("seal", big, False),
+        ("unseal", big, False),
+    ]
+
+
 ASYNC_FLIGHT = """
 import asyncio, sys, time
 from pathlib import Path
@@ -676,7 +726,6 @@ def test_async_server_down_then_back(
     @acache(backend="redis", redis_url=private_redis.url)
     async def f(x: int) -> int:
         calls.append(x)
-        await asyncio.sleep(0)
         return -x
 
     assert asyncio.run(f(1)) == -1

@@ -49,7 +49,7 @@ from collections.abc import AsyncIterator, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from twat_cache import clock, envelope
+from twat_cache import clock, envelope, offload
 from twat_cache.config import CacheConfig
 from twat_cache.locks import wait_timeout
 from twat_cache.network import env_seconds
@@ -566,6 +566,10 @@ class RedisStore(_RedisBase):
 class RedisAsyncStore(_RedisBase, AsyncStore):
     """The asynchronous store (redis.asyncio): `aget`/`aset` coroutines, sync management calls.
 
+    The I/O runs on the event loop; sealing and unsealing (pickle, HMAC, Fernet) of a value
+    of 64 KiB or more, or of unknown size, run in a worker thread (`twat_cache.offload`), so
+    a large value never holds up the loop's other tasks.
+
     redis.asyncio connections belong to the event loop that opened them, so the server keeps
     one async client per running loop (closed with the loop). `delete`, `clear` and `len` are
     synchronous (the wrapper's cache_delete/cache_clear/cache_info are) and use the sync
@@ -593,7 +597,9 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
         except OUTAGE as exc:
             self._failed(exc, name)
             return default
-        value, corrupt = self._open(name, digest, blob, default)
+        # MAC + unpickle of a large entry in a worker thread: the loop keeps running
+        size = 0 if blob is None else len(blob)
+        value, corrupt = await offload.run(size, self._open, name, digest, blob, default)
         if corrupt:
             try:
                 await client.delete(name)
@@ -604,7 +610,8 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
     async def aset(self, key: Hashable, value: Any) -> None:
         """Store `value` for `key` (bounds applied); dropped while the server is unusable."""
         digest, names, name = self._place(key)
-        blob = self._seal(digest, value)
+        # pickle + MAC of a large (or unknown) value in a worker thread, small ones inline
+        blob = await offload.run(offload.size_hint(value), self._seal, digest, value)
         server = self.server
         if not server.breaker.closed or not server.node_breaker(name).closed:
             return
