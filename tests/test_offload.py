@@ -72,11 +72,15 @@ def test_self_referencing_containers_end() -> None:
     assert offload.off_loop(offload.size_hint(d))
 
 
-def test_the_threshold() -> None:
+def test_the_thresholds() -> None:
     assert not offload.off_loop(0)
     assert not offload.off_loop(BIG - 1)
     assert offload.off_loop(BIG)
     assert offload.off_loop(None)
+    # transfers by asyncio clients: copies on the loop, cheap until a larger size
+    assert offload.TRANSFER_BYTES > BIG
+    assert not offload.transfer_off_loop(offload.TRANSFER_BYTES - 1)
+    assert offload.transfer_off_loop(offload.TRANSFER_BYTES)
 
 
 @pytest.mark.timeout(30)
