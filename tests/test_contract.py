@@ -75,6 +75,12 @@ class TestRedisSentinelStore(TestRedisStore):
         self.url = redis_sentinel_url
 
 
+class TestRedisAsyncStore(TestRedisStore):
+    """The asyncio store (`acache(backend="redis")`): the same contract through aget/aset."""
+
+    kind = "async"
+
+
 class TestMemcachedStore(StoreContract):
     """One memcached."""
 
