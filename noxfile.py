@@ -59,23 +59,40 @@ def sync(session: nox.Session, *extras: str, groups: tuple[str, ...] = ()) -> No
 
 
 #: What depends on which plugins are installed (the rest runs over whatever is installed, so
-#: "all" and each plugin alone cover it): chains, picks, fallbacks, the installed stores' contract.
+#: "all" covers it): chains, picks, fallbacks, the installed stores' contract.
 COMBINATION_TESTS = [
-    "tests/test_install_matrix.py",
-    "tests/test_chains.py",
-    "tests/test_registry.py",
-    "tests/test_decorators.py",
-    "tests/test_contract.py",
-    "tests/test_async.py",
-    "tests/test_docs_backends.py",
+    "test_install_matrix",
+    "test_chains",
+    "test_registry",
+    "test_decorators",
+    "test_contract",
+    "test_async.py",
+    "test_docs_backends",
 ]
+#: Test modules of one backend whose test ids do not name it.
+BACKEND_TESTS = {
+    "joblib": ["test_file"],
+    "redis": ["test_network", "test_servers"],
+    "memcached": ["test_network", "test_servers"],
+}
 
 
-def run_tests(session: nox.Session, combo: tuple[str, ...], *, quick: bool = False) -> None:
-    """The suite on one install combination; `quick`: only what depends on the combination."""
+def run_tests(session: nox.Session, combo: tuple[str, ...], *, scope: str = "whole") -> None:
+    """The suite on one install combination.
+
+    `scope`: "whole"; "combination", what depends on which plugins are installed; "backend",
+    that plus every test of the one backend installed (multi-process tests included).
+    """
     sync(session, *combo)
     env = {"TWAT_CACHE_EXPECT_BACKENDS": ",".join(combo) or "none"}
-    only = ["-m", "not slow", *COMBINATION_TESTS] if quick and not session.posargs else []
+    only: list[str] = []
+    if scope != "whole" and not session.posargs:
+        words = list(COMBINATION_TESTS)
+        if scope == "backend":
+            words += [*combo, *(m for b in combo for m in BACKEND_TESTS.get(b, []))]
+        else:
+            only = ["-m", "not slow"]
+        only += ["-k", " or ".join(words)]
     session.run("python", "-m", "pytest", *only, *session.posargs, env=env)
 
 
@@ -84,13 +101,17 @@ def run_tests(session: nox.Session, combo: tuple[str, ...], *, quick: bool = Fal
 def tests(session: nox.Session, combo: tuple[str, ...]) -> None:
     """Tests on one install combination of the covering set (core, all, each, all-but-each).
 
-    The whole suite, multi-process tests (marked slow) included, runs on core, on all, and on
-    each backend alone; the all-but-one sessions run what depends on the combination
+    The whole suite, multi-process tests (marked slow) included, runs on core and on all.
+    Each backend alone runs its own tests and what depends on the combination
     (`COMBINATION_TESTS`: the chains each decorator picks, fallbacks, the installed stores'
-    contract), since everything else is parametrized over the installed backends and "all"
-    already ran it. `nox -s full` runs the whole suite on every subset.
+    contract); the all-but-one sessions run the latter. Everything else is parametrized over
+    the installed backends, and "all" ran it. `nox -s full` runs the whole suite everywhere.
     """
-    run_tests(session, combo, quick=len(combo) == len(BACKENDS) - 1)
+    if len(combo) in (0, len(BACKENDS)):
+        scope = "whole"
+    else:
+        scope = "backend" if len(combo) == 1 else "combination"
+    run_tests(session, combo, scope=scope)
 
 
 @nox.session(python=PYTHON, default=False)

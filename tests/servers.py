@@ -616,17 +616,28 @@ class SentinelServer(ServerProcess):
 
 
 class MemcachedServer(ServerProcess):
-    """`memcached -l 127.0.0.1 -p PORT -U 0` (64 MB, `-u root` when run as root)."""
+    """`memcached -l 127.0.0.1 -p PORT -U 0` (64 MB, `-u root` when run as root).
+
+    `item_mb` raises the item size limit (`-I`, 1 MB by default) for tests that store large
+    values; memcached wants at least twice that much memory (`-m`), so it gets it.
+    """
 
     kind = "memcached"
     log_name = "memcached.log"
     graceful_stop = False  # it takes a second to notice SIGTERM, and it has nothing to save
 
     def __init__(
-        self, exe: str, folder: Path, port: int | None = None, memory_mb: int = 64
+        self,
+        exe: str,
+        folder: Path,
+        port: int | None = None,
+        memory_mb: int = 64,
+        item_mb: int | None = None,
     ) -> None:
         super().__init__(exe, folder, port)
-        self.memory_mb = memory_mb
+        self.item_mb = item_mb
+        # memcached refuses an item size limit above half its memory
+        self.memory_mb = memory_mb if item_mb is None else max(memory_mb, 2 * item_mb)
 
     @property
     def url(self) -> str:
@@ -637,6 +648,8 @@ class MemcachedServer(ServerProcess):
         """memcached in the foreground on TCP only."""
         argv = [self.exe, "-l", HOST, "-p", str(self.port), "-U", "0"]
         argv += ["-m", str(self.memory_mb), "-t", "2", "-c", "1024"]
+        if self.item_mb is not None:
+            argv += ["-I", f"{self.item_mb}m"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             argv += ["-u", "root"]  # memcached refuses to run as root without it
         return argv
@@ -972,8 +985,10 @@ class MemcachedPool:
 
     kind = "memcached pool"
 
-    def __init__(self, exe: str, folder: Path, count: int = 2) -> None:
-        self.servers = [MemcachedServer(exe, folder / f"mc{i}") for i in range(count)]
+    def __init__(self, exe: str, folder: Path, count: int = 2, item_mb: int | None = None) -> None:
+        self.servers = [
+            MemcachedServer(exe, folder / f"mc{i}", item_mb=item_mb) for i in range(count)
+        ]
         self.startup_seconds: float | None = None
 
     @property
@@ -1049,10 +1064,10 @@ class ServerFactory:
         exe = require_exe("redis-server")
         return self._started(RedisSentinel(exe, self._dir("sentinel"), **kwargs))
 
-    def memcached(self, count: int = 1) -> MemcachedPool:
-        """`count` started memcached servers."""
+    def memcached(self, count: int = 1, item_mb: int | None = None) -> MemcachedPool:
+        """`count` started memcached servers (`item_mb`: their item size limit, `-I`)."""
         exe = require_exe("memcached")
-        return self._started(MemcachedPool(exe, self._dir("memcached"), count))
+        return self._started(MemcachedPool(exe, self._dir("memcached"), count, item_mb))
 
     def close(self) -> None:
         """Stop everything made here (newest first); never raises for one that is gone."""

@@ -280,3 +280,25 @@ def test_the_decorators_page_lists_the_options_each_decorator_takes():
             listed[name] = takes
     limited = {n: o.decorators for n, o in OPTIONS.items() if o.decorators != DECORATORS}
     assert listed == limited
+
+
+def test_an_option_is_checked_whatever_was_decorated_before() -> None:
+    import twat_cache as tc
+
+    tc.mcache(ttl=1)
+    tc.mcache(maxsize=1)
+    with pytest.raises(ValueError, match="ttl"):
+        tc.mcache(ttl=True)  # True == 1, and still not a number of seconds
+    with pytest.raises(ValueError, match="maxsize"):
+        tc.mcache(maxsize=True)
+
+    @tc.fcache(compress=True)
+    def a(x: int) -> int:
+        return x
+
+    @tc.fcache(compress=1)
+    def b(x: int) -> int:
+        return x
+
+    assert b.cache_config.compress == 1
+    assert b.cache_config.compress is not True

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from conftest import has
 from twat_cache.testing import StoreContract
 
 
@@ -75,6 +76,12 @@ class TestRedisSentinelStore(TestRedisStore):
         self.url = redis_sentinel_url
 
 
+class TestRedisAsyncStore(TestRedisStore):
+    """The asyncio store (`acache(backend="redis")`): the same contract through aget/aset."""
+
+    kind = "async"
+
+
 class TestMemcachedStore(StoreContract):
     """One memcached."""
 
@@ -94,3 +101,28 @@ class TestMemcachedPoolStore(TestMemcachedStore):
     @pytest.fixture(autouse=True)
     def _server(self, memcached_pool_url: str) -> None:
         self.url = memcached_pool_url
+
+
+def test_a_plugins_own_contract_run_writes_nothing_outside_its_folders(tmp_path: Any) -> None:
+    """A plugin author runs the contract without this repository's fixtures: home stays empty."""
+    from helpers import python
+
+    if not has("twat_cache_diskcache"):
+        pytest.skip("needs diskcache")
+    (tmp_path / "test_mine.py").write_text(
+        "from twat_cache.testing import StoreContract\n\n\n"
+        "class TestMine(StoreContract):\n"
+        "    backend = 'diskcache'\n"
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    run_as_a_user = (
+        "import os, sys\n"
+        "for name in ('XDG_CONFIG_HOME', 'XDG_CACHE_HOME', 'TWAT_CACHE_DIR', 'PYTHONPATH'):\n"
+        "    os.environ.pop(name, None)\n"
+        "import pytest\n"
+        "sys.exit(pytest.main(['-q', '-p', 'no:cacheprovider', 'test_mine.py']))\n"
+    )
+    proc = python("-c", run_as_a_user, env={"HOME": str(home)}, cwd=tmp_path)
+    assert "12 passed" in proc.stdout
+    assert list(home.iterdir()) == []

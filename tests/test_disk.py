@@ -481,16 +481,20 @@ def test_clear_all_empties_the_folder_for_every_function(backend):
 
 def test_two_functions_with_one_namespace_in_one_folder_warn(backend, caplog):
     def make(offset):
-        def twin(x):  # both are make.<locals>.twin: the same namespace
+        def twin(x):  # both are make.<locals>.twin over the same value: the same namespace
             return x + offset
 
         return twin
 
     with caplog.at_level(logging.WARNING, logger="twat_cache"):
         first = decorator(backend, "twins")(make(0))
-        second = decorator(backend, "twins")(make(1))  # while `first` is alive
+        second = decorator(backend, "twins")(make(0))  # while `first` is alive
+        other = decorator(backend, "twins")(make(1))  # another closure value: its own entries
     assert first is not second
-    assert any("share cache entries" in r.getMessage() for r in caplog.records)
+    assert [r.getMessage() for r in caplog.records].count(
+        next(r.getMessage() for r in caplog.records if "share cache entries" in r.getMessage())
+    ) == 1
+    assert (first(1), other(1)) == (1, 2)
 
 
 def test_lock_folder_that_cannot_be_made_still_answers(backend, tmp_path, caplog):

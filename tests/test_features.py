@@ -432,6 +432,46 @@ def test_front_ttl_bounds_how_stale_another_writer_looks(target: Target) -> None
     assert calls == [1]
 
 
+@over(ALL_PERSISTENT)
+def test_the_front_never_serves_past_the_ttl(target: Target) -> None:
+    f, calls = counting()
+    cached = target.cache(front=8, ttl=0.2)(target.function(f))  # front_ttl: 1.0 by default
+    assert call(cached, 1) == 10
+    assert call(cached, 1) == 10  # a front hit
+    time.sleep(0.3)
+    with pytest.raises(KeyError):
+        control(cached.cache_get, 1)
+    assert call(cached, 1) == 10
+    assert calls == [1, 1]
+
+
+@over(ALL_PERSISTENT)
+def test_a_stale_value_never_fills_the_front(target: Target) -> None:
+    f, calls = counting(lambda x: "old" if len(calls) == 1 else "new")
+    cached = target.cache(front=8, ttl=0.2, stale=30)(target.function(f))
+
+    async def scenario() -> list[Any]:  # one event loop: the refresh task lives in it
+        seen = [await resolve_now(cached(1))]
+        await asyncio.sleep(0.3)
+        seen.append(await resolve_now(cached(1)))  # stale: at once, refreshed in the background
+        for _ in range(400):
+            seen.append(await resolve_now(cached(1)))
+            if seen[-1] == "new":
+                break
+            await asyncio.sleep(0.05)
+        return seen
+
+    seen = run(scenario())
+    assert seen[:2] == ["old", "old"]
+    assert seen[-1] == "new"  # once refreshed, never the stale value again from the front
+    assert len(calls) == 2
+
+
+async def resolve_now(answer: Any) -> Any:
+    """The value of a call, awaited when it is an awaitable."""
+    return await answer if inspect.isawaitable(answer) else answer
+
+
 # -- per-call controls ---------------------------------------------------------------------------
 
 

@@ -249,6 +249,51 @@ def test_decorated_partials_and_bound_methods_keep_apart(cache_root: Path) -> No
     assert (two(1), three(1), two(1), three(1)) == (3, 4, 3, 4)
 
 
+@pytest.mark.parametrize("backend", _params(DISK_IDS))
+def test_functions_made_by_one_factory_never_share_entries(backend: str, make_cache: Any) -> None:
+    deco = make_cache(backend, "factory")
+
+    def adder(k: int) -> Any:
+        @deco
+        def add_k(x: int) -> int:  # make.<locals>.add_k, whatever k is
+            return x + k
+
+        return add_k
+
+    def scaler(scale: int = 1) -> Any:
+        @deco
+        def times(x: int, by: int = scale) -> int:
+            return x * by
+
+        return times
+
+    def counter() -> Any:
+        @deco
+        def fib(n: int) -> int:  # its own name: a cell still empty at decoration
+            return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+        return fib
+
+    def guarded(lock: Any, k: int) -> Any:
+        @deco
+        def with_lock(x: int) -> int:  # a lock has no faithful encoding: this process only
+            with lock:
+                return x + k
+
+        return with_lock
+
+    one, hundred = adder(1), adder(100)
+    assert (one(1), hundred(1), one(1), hundred(1)) == (2, 101, 2, 101)
+    assert (scaler(2)(5), scaler(3)(5)) == (10, 15)
+    assert counter()(20) == 6765
+    assert (guarded(threading.Lock(), 1)(1), guarded(threading.Lock(), 7)(1)) == (2, 8)
+    if REPORTED[backend] is not None:
+        assert one.cache_backend == REPORTED[backend]
+    again = adder(1)  # made again over the same value: its entries are found again
+    assert again(1) == 2
+    assert again.cache_info().hits == 1
+
+
 # --- NumPy dtypes -----------------------------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from twat_cache import hotpath, switch
 from twat_cache.aflights import AsyncFlights
 from twat_cache.binding import BadCall
+from twat_cache.offload import to_thread
 from twat_cache.store import MISS, AsyncStore
 from twat_cache.ttl import AsyncTTLStore
 from twat_cache.wrapper import Engine, attach, uncacheable_error
@@ -60,7 +61,7 @@ class AsyncEngine(Engine):
             if self.state.record.folder is None:
                 self.open(is_async=True)
             else:
-                await _to_thread(self.open, is_async=True)
+                await to_thread(self.open, is_async=True)
 
     def opened_hook(self, opened: Opened) -> None:
         """Route the stub straight to `call` from now on, and pick the direct hit read."""
@@ -98,7 +99,7 @@ class AsyncEngine(Engine):
                     return value
                 return await store.aget(skey, MISS)
             if store.blocking:
-                return await _to_thread(store.get, skey, MISS)
+                return await to_thread(store.get, skey, MISS)
             return store.get(skey, MISS)
         except Exception as exc:
             self.state.read_failed(exc)
@@ -111,7 +112,7 @@ class AsyncEngine(Engine):
             if isinstance(store, AsyncStore):
                 await store.aset(skey, value)
             elif store.blocking:
-                await _to_thread(store.set, skey, value)
+                await to_thread(store.set, skey, value)
             else:
                 store.set(skey, value)
         except Exception as exc:
@@ -127,7 +128,7 @@ class AsyncEngine(Engine):
                 self.state.read_failed(exc)
                 return MISS, False
         if store.blocking:
-            found: tuple[Any, bool] = await _to_thread(self.lookup_stale, skey)
+            found: tuple[Any, bool] = await to_thread(self.lookup_stale, skey)
             return found
         return self.lookup_stale(skey)
 
@@ -171,6 +172,7 @@ class AsyncEngine(Engine):
         except uncacheable_error() as exc:
             self.state.uncacheable(exc)
             return await self.func(*args, **kwargs)
+        fresh = True
         if self.state.record.config.stale is not None:
             value, fresh = await self.alookup_stale(skey)
             if value is not MISS:
@@ -182,7 +184,7 @@ class AsyncEngine(Engine):
             if value is not MISS:
                 self.state.hits.tick()
         if value is not MISS:
-            if opened.front is not None:
+            if fresh and opened.front is not None:  # a stale value must not outlive its window
                 self.fill_front(key, value)
             return value
         value, waited = await self.flights.run(
@@ -281,7 +283,7 @@ class AsyncEngine(Engine):
         if isinstance(store, AsyncStore):
             await store.aset(skey, value)
         elif store.blocking:
-            await _to_thread(store.set, skey, value)
+            await to_thread(store.set, skey, value)
         else:
             store.set(skey, value)
         self.fill_front(key, value)
@@ -318,13 +320,6 @@ def build_async(func: Callable[..., Any], state: CacheState, params: Params) -> 
     cache_refresh.__doc__ = "Compute one call again, store it and return it (awaitable)."
     wrapper.__dict__.update(cache_get=cache_get, cache_set=cache_set, cache_refresh=cache_refresh)
     return wrapper
-
-
-async def _to_thread(func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    """`asyncio.to_thread` (asyncio is imported when a coroutine first needs a thread)."""
-    import asyncio  # noqa: PLC0415
-
-    return await asyncio.to_thread(func, *args, **kwargs)
 
 
 async def _unset(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:  # pragma: no cover

@@ -284,13 +284,52 @@ class KeyMaker:
 
 
 def weak_or_strong(obj: object) -> object:
-    """A weak reference to `obj` for a key, or `obj` itself when it cannot be referenced weakly."""
+    """A weak reference to `obj` for a key, or `obj` itself when it cannot be referenced weakly.
+
+    An instance that cannot be hashed (a plain `@dataclass`, say) is keyed by identity: one
+    entry set per instance, as the methods of such objects are called on one instance again.
+    """
     from weakref import ref  # noqa: PLC0415  (weakref is imported by threading already)
 
     try:
-        return ref(obj)
+        held = ref(obj)
     except TypeError:
         return obj
+    try:
+        hash(held)
+    except TypeError:
+        return identity_ref(obj)
+    return held
+
+
+#: `weakref.ref` subclass hashed and compared by its referent's identity (made on first use).
+_IDENTITY_REF: list[type] = []
+
+
+def identity_ref(obj: object) -> object:
+    """A weak reference to `obj` that is hashed and compared by identity, not by `obj`'s value."""
+    if not _IDENTITY_REF:
+        from weakref import ref  # noqa: PLC0415
+
+        class IdentityRef(ref):  # type: ignore[type-arg]
+            __slots__ = ("_id",)
+
+            def __init__(self, obj: object) -> None:  # ref.__new__ made the reference
+                self._id = id(obj)
+
+            def __hash__(self) -> int:
+                return self._id
+
+            def __eq__(self, other: object) -> bool:
+                if self is other:
+                    return True
+                if type(other) is not type(self):
+                    return NotImplemented
+                mine = self()
+                return mine is not None and mine is other()
+
+        _IDENTITY_REF.append(IdentityRef)
+    return _IDENTITY_REF[0](obj)
 
 
 def _bad_call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

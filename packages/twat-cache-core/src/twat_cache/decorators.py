@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         R,
         UniversalOptions,
     )
+    from twat_cache.binding import Params
     from twat_cache.spec import BackendSpec
 
     if sys.version_info >= (3, 11):
@@ -74,10 +75,16 @@ def _is_target(obj: object) -> bool:
     return callable(obj) or isinstance(obj, (staticmethod, classmethod))
 
 
-def _in_class_body(func: Any) -> bool:
-    """True for a function defined in a class body (its first argument is the instance)."""
+def _in_class_body(func: Any, params: Params) -> bool:
+    """True for a method: defined in a class body, its first parameter `self` (or `cls`).
+
+    The name matters: `@staticmethod` written above the decorator hands over a plain function
+    defined in a class body, whose first argument is an ordinary value, not the instance.
+    """
     parts = (getattr(func, "__qualname__", None) or "").split(".")
-    return len(parts) >= 2 and parts[-2] != "<locals>"
+    if len(parts) < 2 or parts[-2] == "<locals>":
+        return False
+    return bool(params.positional) and params.positional[0] in ("self", "cls")
 
 
 def _spec(name: str) -> BackendSpec:
@@ -178,7 +185,7 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
         config=config,
         folder=folder_for(config.folder_name, namespace) if spec.folders else None,
         is_async=is_async,
-        is_method=_in_class_body(func) if method is None else method,
+        is_method=_in_class_body(func, params) if method is None else method,
     )
     if choice.warnings:
         notice_choice(decorator, choice.warnings)
@@ -192,13 +199,14 @@ def _decorate(decorator: str, func: Any, config: CacheConfig, *, method: bool | 
 
 #: Configs of option sets seen before: a program decorates many functions alike, and
 #: checking 23 options costs more than all the rest of a decoration.
-_configs: dict[tuple[tuple[str, Any], ...], CacheConfig] = {}
+_configs: dict[tuple[tuple[str, type, Any], ...], CacheConfig] = {}
 
 
 def _config(options: dict[str, Any]) -> CacheConfig:
     """The validated config of `options`, made once per distinct (hashable) option set."""
     try:
-        key = tuple(sorted(options.items()))
+        # The type too: `ttl=True` must not find the config of `ttl=1` (True == 1).
+        key = tuple(sorted((name, type(value), value) for name, value in options.items()))
         config = _configs.get(key)
     except TypeError:  # an unhashable option value (ignore=[...]): checked every time
         return CacheConfig(**options)

@@ -7,6 +7,9 @@ entries. It is `module:qualname`, stable across processes and runs, with two ref
   in every program. Its namespace names the script's resolved path instead, or, without a
   file, a digest of the function's code: `__main__[/home/me/run.py]:load`,
   `__main__[code:1f2e...]:load`. Two scripts that each define `load` never share entries.
+- A function made by a factory (`make.<locals>.f`) may be made many times over other
+  closure values or defaults: its namespace adds a digest of them (`#closure-...`), so
+  `make(1)` and `make(100)` never share entries.
 - Objects without code of their own get a namespace from what they compute: a
   `functools.partial` from its function and bound arguments, a bound method from its function
   and its `self`, a callable instance from its class and state (digests of their disk
@@ -96,9 +99,15 @@ def function_namespace(func: Callable[..., Any]) -> str:
         return _bound(function_namespace(inner), "self", self_obj, func)
     if hasattr(func, "__code__"):
         module, qualname = _names(func)
-        if module == "__main__":
-            return f"__main__[{_main_tag(func)}]:{qualname}"
-        return f"{module}:{qualname}"
+        base = f"__main__[{_main_tag(func)}]:{qualname}" if module == "__main__" else None
+        base = base or f"{module}:{qualname}"
+        if "<locals>" in qualname and (
+            func.__closure__ or getattr(func, "__defaults__", None) or func.__kwdefaults__
+        ):
+            # Made by a factory: each call of it may close over other values (or take other
+            # defaults), and the qualname is the same for all. What they compute tells them apart.
+            return _bound(base, "closure", _made_with(func), func)
+        return base
     import functools  # noqa: PLC0415  (loaded at start-up anyway)
 
     if isinstance(func, functools.partial):
@@ -110,6 +119,21 @@ def function_namespace(func: Callable[..., Any]) -> str:
     # A callable instance (or a bound builtin method): its class and its state.
     kind = type(func)
     return _bound(f"{kind.__module__}:{kind.__qualname__}()", "state", func, func)
+
+
+def _made_with(func: Any) -> tuple[object, ...]:
+    """What a nested function was made with: its closure's values, its defaults.
+
+    A cell still empty at decoration (the function's own name, assigned by the decorator's
+    result) is told from any value by its own marker.
+    """
+    cells = []
+    for cell in func.__closure__ or ():
+        try:
+            cells.append((True, cell.cell_contents))
+        except ValueError:  # empty
+            cells.append((False, None))
+    return (tuple(cells), func.__defaults__, func.__kwdefaults__)
 
 
 def _is_named_global(func: Any, module: str, qualname: str) -> bool:

@@ -192,13 +192,19 @@ def _rechoose(record: CacheRecord, failed: set[str], *, is_async: bool) -> Cache
 
 
 def open_front(config: CacheConfig) -> Store | None:
-    """The in-process memory tier of a persistent cache (`front=N`, `front_ttl=`), or None."""
+    """The in-process memory tier of a persistent cache (`front=N`, `front_ttl=`), or None.
+
+    Its entries live `front_ttl` seconds, or the cache's `ttl` when that is shorter.
+    """
     if config.front is None:
         return None
     from twat_cache.config import CacheConfig  # noqa: PLC0415
 
+    # A value this process stored is never served past the cache's own ttl; one read from the
+    # store (another process's write) may look stale for as long as a front entry lives.
+    ttl = config.front_ttl if config.ttl is None else min(config.front_ttl, config.ttl)
     front_config = CacheConfig(
-        kind="memory", maxsize=config.front, ttl=config.front_ttl, policy="ttl", typed=config.typed
+        kind="memory", maxsize=config.front, ttl=ttl, policy="ttl", typed=config.typed
     )
     choice = chains.choose("mcache", front_config, registry.installed(), is_async=False)
     spec = _spec(choice.backend)
@@ -207,5 +213,5 @@ def open_front(config: CacheConfig) -> Store | None:
     record = CacheRecord(name="front", namespace="front", decorator="mcache", config=front_config)
     store = open_store(spec, choice.config, record)
     if not store.handles_ttl:
-        store = TTLStore(store, config.front_ttl)
+        store = TTLStore(store, ttl)
     return store

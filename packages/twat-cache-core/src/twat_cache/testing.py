@@ -15,10 +15,11 @@ The suite opens stores through the registry, exactly as the decorators do, with 
 
 from __future__ import annotations
 
+import os
 import pickle
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from twat_cache import clock, registry
 from twat_cache.config import CacheConfig
@@ -129,20 +130,42 @@ class StoreContract:
 
     # -- pytest plumbing ---------------------------------------------------------------------
 
+    #: Where stores and the secret would go outside a test, and where they go in one.
+    _PLACES: ClassVar[dict[str, str]] = {
+        "TWAT_CACHE_DIR": "root",
+        "HOME": "home",
+        "USERPROFILE": "home",
+        "XDG_CONFIG_HOME": "home/.config",
+        "XDG_CACHE_HOME": "home/.cache",
+        "APPDATA": "home/AppData/Roaming",
+    }
+
     def setup_method(self, method: Any) -> None:
-        """A fresh temporary folder per test."""
+        """A fresh temporary folder per test, holding the cache root and the user's folders.
+
+        A plugin's own test run never writes the real home: the secret (kept in the user's
+        config folder) and the cache root are created inside the test's folder.
+        """
         self._tmp = tempfile.TemporaryDirectory(prefix="twat-cache-contract-")
         self._folder = self._tmp.name
         self._stores: list[Store] = []
+        self._environ = {name: os.environ.get(name) for name in self._PLACES}
+        for name, place in self._PLACES.items():
+            os.environ[name] = os.path.join(self._folder, *place.split("/"))
 
     def teardown_method(self, method: Any) -> None:
-        """Close every store the test opened, then remove the folder."""
+        """Close every store the test opened, put the environment back, remove the folder."""
         for store in self._stores:
             try:
                 store.clear()
                 store.close()
             except Exception:
                 continue
+        for name, value in self._environ.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         self._tmp.cleanup()
 
     def run(self, store: Store, op: str, *args: Any) -> Any:

@@ -162,7 +162,7 @@ class Engine:
         if not self.keymaker.weak_self or not args or type(key) is not tuple or not key:
             return
         ref = key[0]
-        if type(ref) is not weakref.ref:
+        if not isinstance(ref, weakref.ref):
             return
         with self._instances_lock:
             keys = self._instances.get(ref)
@@ -440,7 +440,9 @@ class SyncEngine(Engine):
             return self.func(*args, **kwargs)
         opened = self.opened
         assert opened is not None
-        if key is None:  # the hit path could not build it (an instance without weak refs)
+        if key is None or (why is UNHASHABLE and self.keymaker.weak_self):
+            # The hit path could not build it (an instance without weak refs), or built it
+            # around an instance that cannot be hashed: the plans key that one by identity.
             key = self.call_key(args, kwargs)
         try:
             if why is UNHASHABLE and not opened.persistent:
@@ -470,7 +472,7 @@ class SyncEngine(Engine):
             if value is not MISS:
                 return value
         elif self.state.record.config.stale is not None:
-            value = self.serve_stale(key, skey, args, kwargs)
+            value, _ = self.serve_stale(key, skey, args, kwargs)
             if value is not MISS:
                 return value
         return self.miss(key, skey, args, kwargs)
@@ -479,23 +481,27 @@ class SyncEngine(Engine):
         self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
         """The front missed: read the store (stale window included) and fill the front."""
+        fresh = True
         if self.state.record.config.stale is not None:
-            value = self.serve_stale(key, skey, args, kwargs)
+            value, fresh = self.serve_stale(key, skey, args, kwargs)
         else:
             value = self.read(skey)
             if value is not MISS:
                 self.state.hits.tick()
-        if value is not MISS:
+        if value is not MISS and fresh:  # a stale value must not outlive its window
             self.fill_front(key, value)
         return value
 
     def serve_stale(
         self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        """A fresh value, or a stale one with a background refresh started; else MISS."""
+    ) -> tuple[Any, bool]:
+        """(value, fresh): a fresh value, or a stale one with a background refresh started.
+
+        (MISS, False) when there is neither.
+        """
         value, fresh = self.lookup_stale(skey)
         if value is MISS:
-            return MISS
+            return MISS, False
         self.state.hits.tick()
         if not fresh and self.start_refresh(skey):
             thread = threading.Thread(
@@ -505,7 +511,7 @@ class SyncEngine(Engine):
                 daemon=True,
             )
             thread.start()
-        return value
+        return value, fresh
 
     def _refresh_in_background(
         self, key: Hashable, skey: Hashable, args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -49,7 +49,7 @@ from collections.abc import AsyncIterator, Hashable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
-from twat_cache import clock, envelope
+from twat_cache import clock, envelope, offload
 from twat_cache.config import CacheConfig
 from twat_cache.locks import wait_timeout
 from twat_cache.network import env_seconds
@@ -134,6 +134,22 @@ if size then
 end
 return 1
 """
+
+
+#: An entry, atomically, in pieces of ARGV[1] bytes ({} when there is none). KEYS: the entry.
+#: A large entry is read so because redis-py makes three copies of a bulk reply in a row
+#: (~60 ms holding the GIL for 50 MB, however many threads wait); pieces are copied one by one.
+_READ = """
+local n, size, out = redis.call('STRLEN', KEYS[1]), tonumber(ARGV[1]), {}
+for start = 0, n - 1, size do
+  out[#out + 1] = redis.call('GETRANGE', KEYS[1], start, start + size - 1)
+end
+return out
+"""
+_PIECE = 1 << 22
+#: GETRANGE's arguments for the head of an entry the async store reads on the loop (encoded
+#: once: this is on the hit path).
+_HEAD = (b"0", str(offload.TRANSFER_BYTES - 1).encode())
 
 
 def resolve_url(config: CacheConfig) -> str:
@@ -310,9 +326,15 @@ class _RedisBase(Store):
     def _failed(self, exc: BaseException, key: str | None) -> None:
         self.server.breaker_of(exc, key).failed(exc, self.name)
 
-    def _touch(self, pipe: Any, names: _Names, name: str, digest: str) -> Any:
-        """`pipe` (sync or asyncio) with the GET of `name` and the index's score update."""
-        pipe.get(name)
+    def _touch(self, pipe: Any, names: _Names, name: str, digest: str, head: bool = False) -> Any:
+        """`pipe` (sync or asyncio) with the GET of `name` and the index's score update.
+
+        `head`: read only the first `offload.TRANSFER_BYTES` (GETRANGE; b"" for a missing key).
+        """
+        if head:
+            pipe.execute_command("GETRANGE", name, *_HEAD)
+        else:
+            pipe.get(name)
         if self.mode == "lfu":
             pipe.zadd(names.index, {digest: 1}, xx=True, incr=True)
         else:
@@ -362,6 +384,69 @@ class _RedisBase(Store):
             self._failed(exc, name)
         except LockError:
             pass
+
+    # -- the sync client's reads and writes (also the async store's, for large values) ------
+
+    def _write(self, names: _Names, name: str, digest: str, blob: bytes) -> None:
+        """Store a sealed `blob` with the sync client (bounds applied); dropped while down."""
+        server = self.server
+        if not server.node_breaker(name).closed:
+            return
+        if self.bounded and not server.node_breaker(names.index).closed:
+            return  # the bound cannot be kept: store nothing
+        try:
+            client = server.client()
+            if not self.bounded:
+                client.set(name, blob, px=self.px)
+                return
+            args = self._track_args(digest, len(blob))
+            if server.cluster:  # two slots: attribute a failure to the right node
+                try:
+                    evicted = client.eval(_TRACK, 2, names.index, names.sizes, *args)
+                except OUTAGE as exc:
+                    self._failed(exc, names.index)
+                    return
+                client.set(name, blob, px=self.px)
+            else:
+                pipe = client.pipeline(transaction=False)
+                pipe.eval(_TRACK, 2, names.index, names.sizes, *args)
+                pipe.set(name, blob, px=self.px)
+                evicted, _ = pipe.execute()
+            if evicted:
+                self._evict(client, names, evicted)
+        except OUTAGE as exc:
+            self._failed(exc, name)
+
+    def _evict(self, client: Any, names: _Names, evicted: list[Any]) -> None:
+        victims = self._victims(names, evicted)
+        try:
+            client.unlink(*victims)
+        except OUTAGE as exc:  # left to their TTL (or Redis' own eviction)
+            logger.debug("%s: evicting %d entries failed: %s", self.name, len(victims), exc)
+
+    def _drop(self, name: str) -> None:
+        try:
+            self.server.client().delete(name)
+        except OUTAGE as exc:
+            self._failed(exc, name)
+
+    def _load(self, name: str, digest: str, default: Any) -> Any:
+        """Read a large entry with the sync client and unseal it (no index update).
+
+        In 4 MiB pieces (`_READ`, atomic): redis-py would hold the GIL for three copies of a
+        whole 50 MB reply in a row, stalling the event loop this runs beside.
+        """
+        try:
+            pieces = self.server.client().eval(_READ, 1, name, _PIECE)
+        except OUTAGE as exc:
+            self._failed(exc, name)
+            return default
+        blob = b"".join(pieces) if pieces else None
+        del pieces  # the pieces' memory goes before unpickling makes another copy
+        value, corrupt = self._open(name, digest, blob, default)
+        if corrupt:
+            self._drop(name)
+        return value
 
     # -- management (sync client; raises while the server is down) ---------------------------
 
@@ -496,46 +581,7 @@ class RedisStore(_RedisBase):
         """Store `value` for `key` (bounds applied); dropped while the server is unusable."""
         digest, names, name = self._place(key)
         blob = self._seal(digest, value)  # an unpicklable value raises: the core warns once
-        server = self.server
-        if not server.node_breaker(name).closed:
-            return
-        if self.bounded and not server.node_breaker(names.index).closed:
-            return  # the bound cannot be kept: store nothing
-        try:
-            client = server.client()
-            if not self.bounded:
-                client.set(name, blob, px=self.px)
-                return
-            args = self._track_args(digest, len(blob))
-            if server.cluster:  # two slots: attribute a failure to the right node
-                try:
-                    evicted = client.eval(_TRACK, 2, names.index, names.sizes, *args)
-                except OUTAGE as exc:
-                    self._failed(exc, names.index)
-                    return
-                client.set(name, blob, px=self.px)
-            else:
-                pipe = client.pipeline(transaction=False)
-                pipe.eval(_TRACK, 2, names.index, names.sizes, *args)
-                pipe.set(name, blob, px=self.px)
-                evicted, _ = pipe.execute()
-            if evicted:
-                self._evict(client, names, evicted)
-        except OUTAGE as exc:
-            self._failed(exc, name)
-
-    def _evict(self, client: Any, names: _Names, evicted: list[Any]) -> None:
-        victims = self._victims(names, evicted)
-        try:
-            client.unlink(*victims)
-        except OUTAGE as exc:  # left to their TTL (or Redis' own eviction)
-            logger.debug("%s: evicting %d entries failed: %s", self.name, len(victims), exc)
-
-    def _drop(self, name: str) -> None:
-        try:
-            self.server.client().delete(name)
-        except OUTAGE as exc:
-            self._failed(exc, name)
+        self._write(names, name, digest, blob)
 
     @contextmanager
     def flight_lock(self, key: Hashable) -> Iterator[bool]:
@@ -566,6 +612,13 @@ class RedisStore(_RedisBase):
 class RedisAsyncStore(_RedisBase, AsyncStore):
     """The asynchronous store (redis.asyncio): `aget`/`aset` coroutines, sync management calls.
 
+    Nothing large is done on the event loop (`twat_cache.offload`): sealing and unsealing
+    (pickle, HMAC, Fernet) of a value of 64 KiB or more, or of unknown size, run in a worker
+    thread, and an entry of 1 MiB or more is sent and received there with the sync client
+    (redis.asyncio copies what it sends and receives on the loop). A read asks for the
+    entry's first MiB only (GETRANGE, one round trip as GET); a longer entry is then read
+    whole in a thread.
+
     redis.asyncio connections belong to the event loop that opened them, so the server keeps
     one async client per running loop (closed with the loop). `delete`, `clear` and `len` are
     synchronous (the wrapper's cache_delete/cache_clear/cache_info are) and use the sync
@@ -583,17 +636,24 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
         server = self.server
         if not server.breaker.closed or not server.node_breaker(name).closed:
             return default
-        try:
+        try:  # only the entry's head: all of a large one would be copied on the loop
             client = await self._aclient()
             if self.touch and server.node_breaker(names.index).closed:
-                pipe = self._touch(client.pipeline(transaction=False), names, name, digest)
+                pipe = self._touch(client.pipeline(transaction=False), names, name, digest, True)
                 blob = self._touched(names, await pipe.execute(raise_on_error=False))
             else:
-                blob = await client.get(name)
+                blob = await client.execute_command("GETRANGE", name, *_HEAD)
         except OUTAGE as exc:
             self._failed(exc, name)
             return default
-        value, corrupt = self._open(name, digest, blob, default)
+        if not blob:  # b"": no such key (an envelope is never empty, so nothing to drop)
+            return default
+        if offload.transfer_off_loop(len(blob)):  # only its head: all of it, off the loop
+            return await offload.to_thread(self._load, name, digest, default)
+        if offload.off_loop(len(blob)):  # MAC + unpickle in a thread: the loop keeps running
+            value, corrupt = await offload.to_thread(self._open, name, digest, blob, default)
+        else:  # a small hit: inline (no coroutine of `offload.run` on the hit path)
+            value, corrupt = self._open(name, digest, blob, default)
         if corrupt:
             try:
                 await client.delete(name)
@@ -604,7 +664,12 @@ class RedisAsyncStore(_RedisBase, AsyncStore):
     async def aset(self, key: Hashable, value: Any) -> None:
         """Store `value` for `key` (bounds applied); dropped while the server is unusable."""
         digest, names, name = self._place(key)
-        blob = self._seal(digest, value)
+        # pickle + MAC of a large (or unknown) value in a worker thread, small ones inline
+        blob = await offload.run(offload.size_hint(value), self._seal, digest, value)
+        if offload.transfer_off_loop(len(blob)):
+            # redis.asyncio would copy it on the loop: the sync client sends it from a thread
+            await offload.to_thread(self._write, names, name, digest, blob)
+            return
         server = self.server
         if not server.breaker.closed or not server.node_breaker(name).closed:
             return
