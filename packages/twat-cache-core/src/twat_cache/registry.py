@@ -115,6 +115,8 @@ def scan_entry_points(path: list[str] | None = None) -> dict[str, list[Entry]]:
             continue
         except OSError:
             continue
+        if path is None:
+            _LISTED.update(names)
         for name in names:
             if not name.endswith((".dist-info", ".egg-info")):
                 continue
@@ -357,9 +359,14 @@ def _plugin_distribution(value: str) -> str:
     return _normalize(value.partition(":")[0].strip().partition(".")[0])
 
 
+#: Names in the folders of `sys.path`, as the last scan listed them: a library found there
+#: (a package folder, a module file) needs no walk of the import finders.
+_LISTED: set[str] = set()
+
+
 def _findable(module: str) -> bool:
     """True when `module` (top-level) is imported or an import finder can find it."""
-    if module in sys.modules:
+    if module in sys.modules or module in _LISTED:
         return True
     for finder in sys.meta_path:  # what importlib.util.find_spec does, without importing it
         find_spec = getattr(finder, "find_spec", None)
