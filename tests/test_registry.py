@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import twat_cache as tc
+from conftest import has
 from helpers import run_python
 from twat_cache import registry
 
@@ -190,5 +191,6 @@ def test_url_schemes_loads_specs_only_when_a_url_is_given():
     )
     before, plain, said = json.loads(out)
     assert before == []
-    assert len(plain) <= 1  # the chain's lead, when installed
+    if has("twat_cache_cachebox"):  # the chain's lead: found without loading other specs
+        assert len(plain) <= 1
     assert said.startswith("url: no network store serves nosuch://")
