@@ -151,9 +151,12 @@ def reference_key(func: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> A
     kinds = inspect.Parameter
     signature = inspect.signature(func)
     try:
+        func(*args, **kwargs)  # Python's own binding says whether the call binds at all ...
         bound = signature.bind(*args, **kwargs)
     except TypeError:
         return BadCall
+    # ... (3.13's Signature.bind accepts `f4(a=0)`, a positional-only name in **kw, which the
+    # call itself refuses)
     bound.apply_defaults()
     params = list(signature.parameters.values())
     key: list[Any] = []
