@@ -25,6 +25,7 @@ from test_disk_helpers import backend_params, decorator, rewrite_entries, stored
 from twat_cache.secret import load_secret
 from twat_cache.testing import FakeClock, store_of
 from twat_cache.ttl import TTLStore
+from twat_cache.writers import HOST
 
 pytestmark = pytest.mark.skipif(
     not (has("twat_cache_diskcache") or has("twat_cache_klepto")),
@@ -354,7 +355,7 @@ def test_diskcache_leftover_value_files(cache_root):
     (directory,) = (cache_root / "leftovers").glob("dc-*")
     sub = directory / "ab" / "cd"
     sub.mkdir(parents=True, exist_ok=True)
-    host = _store._HOST
+    host = HOST
     live = sub / f"{'1' * 28}.{os.getpid()}-{host}.val"  # a write in progress here
     dead = sub / f"{'2' * 28}.{dead_pid()}-{host}.val"  # its writer is gone
     elsewhere = sub / f"{'3' * 28}.{dead_pid()}-00000000.val"  # another host's: may be alive
@@ -386,7 +387,7 @@ def test_dir_archive_leftover_temporary_folders(cache_root):
 
     f(1)
     root = _archive(cache_root, "temps")
-    host = _store._HOST
+    host = HOST
     live = root / f"K_.I_{os.getpid()}-{host}-aa"
     dead = root / f"K_.I_{dead_pid()}-{host}-bb"
     stale = root / "K_.I_cc"

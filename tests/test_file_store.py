@@ -20,6 +20,7 @@ import pytest
 from conftest import needs
 from helpers import dead_pid, modes_under, python, warnings_of
 from twat_cache.testing import FakeClock, store_of
+from twat_cache.writers import HOST
 
 pytestmark = needs("joblib")
 
@@ -51,9 +52,8 @@ def counted(**options):
 
 def _leftovers(folder: Path) -> dict[str, Path]:
     """Temporary files as a killed or a live writer leaves them, by what they stand for."""
-    from twat_cache_joblib import _store
 
-    host = _store._HOST
+    host = HOST
     names = {
         "dead": f".tmp-{host}-{dead_pid()}-abc123.jbl.part",
         "live": f".tmp-{host}-{os.getppid()}-def456.jbl.part",  # pytest's parent runs

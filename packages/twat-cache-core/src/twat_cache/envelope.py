@@ -31,10 +31,12 @@ if TYPE_CHECKING:
     from twat_cache.secret import Secret
 
 __all__ = [
+    "HEADER_SIZE",
     "CorruptEntry",
     "EncryptionUnavailable",
     "ForeignEntry",
     "check_encryption",
+    "deadline_of",
     "seal",
     "unseal",
 ]
@@ -48,6 +50,10 @@ _TAG = 8
 _MAC = 32
 _FIXED = len(MAGIC) + 1 + _TAG  # magic, flags, secret id
 _DOUBLE = struct.Struct(">d")
+#: The header of an envelope with a deadline: magic, flags, secret id, deadline.
+_HEADER = struct.Struct(">4sB8sd")
+#: Bytes to read of a stored envelope to find its deadline (`deadline_of`).
+HEADER_SIZE = _HEADER.size
 #: Payloads up to this size are MACed in one C call (copying them is cheaper than two updates).
 _ONE_SHOT = 1 << 16
 
@@ -123,6 +129,20 @@ def seal(
         when = _DOUBLE.pack(float(deadline))
     head = MAGIC + bytes((flags,)) + secret.tag + when
     return b"".join((head, _mac(secret.key, head[4:], context, payload), payload))
+
+
+def deadline_of(head: bytes, secret: Secret) -> float | None:
+    """The deadline in an envelope's first `HEADER_SIZE` bytes, when `secret` sealed it with one.
+
+    Read without authentication, only to find expired entries (prune, eviction): a forged
+    header can at worst make its own entry, unreadable anyway, be collected early.
+    """
+    if len(head) < _HEADER.size:
+        return None
+    magic, flags, tag, deadline = _HEADER.unpack_from(head)
+    if magic != MAGIC or not flags & DEADLINE or tag != secret.tag:
+        return None
+    return float(deadline)
 
 
 def unseal(

@@ -62,11 +62,8 @@ import logging
 import math
 import os
 import re
-import socket
 import sqlite3
 import stat
-import struct
-import sys
 import threading
 import time
 from collections.abc import Hashable, Iterator
@@ -79,13 +76,21 @@ from diskcache.core import MODE_BINARY, MODE_RAW, UNKNOWN
 
 from twat_cache import clock
 from twat_cache.config import CacheConfig
-from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
+from twat_cache.envelope import (
+    HEADER_SIZE,
+    CorruptEntry,
+    ForeignEntry,
+    deadline_of,
+    seal,
+    unseal,
+)
 from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks
 from twat_cache.paths import file_mode, private_dir
 from twat_cache.record import CacheRecord
-from twat_cache.secret import Secret, load_secret
+from twat_cache.secret import load_secret
 from twat_cache.store import Store
+from twat_cache.writers import HOST, writer_gone
 
 logger = logging.getLogger("twat_cache")
 
@@ -123,14 +128,12 @@ CHECK_BYTES = 8 << 20
 EXPIRED_BATCH = 10 * CHECK_EVERY
 
 _ABSENT: Any = object()
-_POSIX = sys.platform != "win32"
 #: The single-flight lock file inside a function's folder.
 LOCK_FILE = "flights.lock"
 _NAMESPACE_DIR = re.compile(r"dc-[0-9a-f]{24}")
 _HEX2 = re.compile(r"[0-9a-f]{2}")
 #: A value file's name: diskcache's random hex, then (ours) the writer's pid and host.
 _VALUE_FILE = re.compile(r"[0-9a-f]{28}(?:\.(\d+)-([0-9a-f]{8}))?\.val")
-_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "surrogatepass")).hexdigest()[:8]
 _WRITE_FLAGS = (
     os.O_WRONLY
     | os.O_CREAT
@@ -139,9 +142,6 @@ _WRITE_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
     | getattr(os, "O_BINARY", 0)
 )
-#: Envelope header: magic (4), flags (1), secret id (8), deadline (8, with the DEADLINE flag).
-_HEADER = struct.Struct(">4sB8sd")
-_DEADLINE_FLAG = 2
 
 
 _SELECT = (
@@ -188,7 +188,7 @@ class PrivateDisk(diskcache.Disk):  # type: ignore[misc]
     def filename(self, key: Any = UNKNOWN, value: Any = UNKNOWN) -> tuple[str, str]:
         """A new value file's name: `ab/cd/<28 hex>.<pid>-<host>.val`."""
         hex_name = os.urandom(16).hex()
-        name = f"{hex_name[4:]}.{os.getpid()}-{_HOST}.val"
+        name = f"{hex_name[4:]}.{os.getpid()}-{HOST}.val"
         filename = os.path.join(hex_name[:2], hex_name[2:4], name)
         return filename, os.path.join(self._directory, filename)
 
@@ -272,34 +272,6 @@ def _digest_of(db_key: Any) -> str | None:
     if isinstance(db_key, str):
         return db_key
     return None
-
-
-def _writer_dead(pid: int, host: str) -> bool:
-    """True when the writer of a value file is provably gone (this host, no such process)."""
-    if host != _HOST or pid == os.getpid() or pid <= 0 or not _POSIX:
-        return False  # (on Windows, os.kill(pid, 0) would send CTRL_C_EVENT)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # EPERM: alive, another user's
-        return False
-    try:  # a zombie (killed, not yet reaped by its parent) writes nothing any more
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            line = fh.read()
-        return line[line.rfind(b")") + 2 :][:1] in (b"Z", b"X")
-    except OSError:
-        return False
-
-
-def _deadline_of(head: bytes, secret: Secret) -> float | None:
-    """The deadline in an envelope's header when it is ours and has one (not authenticated)."""
-    if len(head) < _HEADER.size:
-        return None
-    magic, flags, tag, deadline = _HEADER.unpack_from(head)
-    if magic != b"TWC2" or not flags & _DEADLINE_FLAG or tag != secret.tag:
-        return None
-    return float(deadline)
 
 
 class DiskcacheStore(Store):
@@ -625,11 +597,11 @@ class DiskcacheStore(Store):
         doomed = []
         rows = self.native._sql_retry(
             "SELECT rowid, filename, substr(value, 1, ?) FROM Cache WHERE expire_time IS NOT NULL",
-            (_HEADER.size,),
+            (HEADER_SIZE,),
         ).fetchall()
         for rowid, filename, in_row in rows:
             head = in_row if filename is None else _read_head(self.directory, filename)
-            deadline = _deadline_of(bytes(head or b""), secret)
+            deadline = deadline_of(bytes(head or b""), secret)
             if deadline is not None and deadline <= now:
                 doomed.append((rowid, filename))
         if not doomed:
@@ -746,7 +718,7 @@ def _read_head(directory: Path, filename: str) -> bytes:
     except OSError:
         return b""
     try:
-        return os.read(fd, _HEADER.size)
+        return os.read(fd, HEADER_SIZE)
     except OSError:
         return b""
     finally:
@@ -837,7 +809,7 @@ def _remove_leftovers(cache: diskcache.Cache, directory: Path) -> int:
         if relative in referenced:
             continue
         match = _VALUE_FILE.fullmatch(os.path.basename(relative))
-        dead = match is not None and match[1] is not None and _writer_dead(int(match[1]), match[2])
+        dead = match is not None and match[1] is not None and writer_gone(int(match[1]), match[2])
         # Referenced meanwhile (a slow writer committing now)? Check again before removing.
         if dead or (now - info.st_mtime > GRACE and not _referenced(cache, relative)):
             removed += remove_owned(directory, [relative.replace(os.sep, "/")])

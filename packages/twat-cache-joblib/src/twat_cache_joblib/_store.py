@@ -46,10 +46,8 @@ import pickle
 import re
 import secrets
 import shutil
-import socket
 import stat
 import struct
-import sys
 import time
 from collections.abc import Hashable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
@@ -68,6 +66,7 @@ from twat_cache.paths import FILE_MODE, file_mode, private_dir
 from twat_cache.record import CacheRecord
 from twat_cache.secret import ID_SIZE, Secret, load_secret
 from twat_cache.store import Store
+from twat_cache.writers import HOST, writer_gone
 
 logger = logging.getLogger("twat_cache")
 
@@ -124,10 +123,6 @@ _ENTRY = re.compile(rf"(?:([0-9a-f]{{{2 * ID_SIZE}}})-)?([0-9a-f]{{32,128}})\.jb
 _TMP_FLAGS = (
     os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 )
-_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
-_POSIX = os.name == "posix"
-#: Linux tells a process's state (zombie or not) in /proc.
-_PROC = sys.platform.startswith("linux")
 
 
 def _buffer_hash(buffer: memoryview) -> bytes:
@@ -541,7 +536,7 @@ class JoblibStore(Store):
         leave it alone while it writes. A removed folder is recreated.
         """
         # Not tempfile.mkstemp: it always makes 0o600, and a shared cache wants the umask's.
-        prefix = f"{TMP_PREFIX}{_HOST}-{os.getpid()}-"
+        prefix = f"{TMP_PREFIX}{HOST}-{os.getpid()}-"
         mode = file_mode(self.secure)
         for attempt in range(100):
             tmp = os.path.join(self.folder, f"{prefix}{secrets.token_hex(8)}{TMP_SUFFIX}")
@@ -872,31 +867,8 @@ def _writer_dead(name: str) -> bool:
     """True when a temporary file's name says its writer was a process of this host now gone."""
     host, _, rest = name[len(TMP_PREFIX) :].partition("-")
     pid, _, _ = rest.partition("-")
-    if host != _HOST or not pid.isdigit():
-        return False  # another host's, or an older name: only its age tells
-    return not _alive(int(pid))
-
-
-def _alive(pid: int) -> bool:
-    """Whether process `pid` of this host runs (a zombie does not; unknown counts as alive)."""
-    if pid == os.getpid():
-        return True
-    if not _POSIX:
-        return True  # pragma: no cover  (Windows: os.kill would terminate it; age decides)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True  # e.g. another user's process
-    if not _PROC:
-        return True
-    try:  # a killed process that its parent has not reaped yet still answers kill(pid, 0)
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            state = fh.read().rpartition(b")")[2].split()[:1]
-    except OSError:
-        return True
-    return state not in ([b"Z"], [b"X"])  # zombie, dead
+    # Another host's, or an older name (no pid): only its age tells.
+    return pid.isdigit() and writer_gone(int(pid), host)
 
 
 def _unloadable(exc: Exception) -> CorruptEntry:

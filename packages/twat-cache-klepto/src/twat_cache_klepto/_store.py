@@ -57,11 +57,9 @@ import json
 import logging
 import os
 import re
-import socket
 import sqlite3
 import stat
 import struct
-import sys
 import threading
 import time
 import weakref
@@ -72,13 +70,22 @@ from typing import Any
 
 from twat_cache import clock
 from twat_cache.config import CacheConfig
-from twat_cache.envelope import CorruptEntry, ForeignEntry, seal, unseal
+from twat_cache.envelope import (
+    HEADER_SIZE,
+    MAGIC,
+    CorruptEntry,
+    ForeignEntry,
+    deadline_of,
+    seal,
+    unseal,
+)
 from twat_cache.folders import remove_owned
 from twat_cache.locks import StripedLocks, file_lock
 from twat_cache.paths import file_mode, folder_mode, private_dir
 from twat_cache.record import CacheRecord
-from twat_cache.secret import Secret, load_secret
+from twat_cache.secret import load_secret
 from twat_cache.store import Store
+from twat_cache.writers import HOST, writer_gone
 
 logger = logging.getLogger("twat_cache")
 
@@ -98,17 +105,11 @@ MIN_SWEEP = 64
 RESCAN_EVERY = 32
 _ABSENT: Any = object()
 _BROKEN = b""  # what a damaged entry reads as: `unseal` refuses it
-_POSIX = sys.platform != "win32"
 _ENTRY = "K_"  # klepto's prefix of an entry's folder in a dir_archive
 _TEMP = "K_.I_"  # ... and of the temporary folder it writes an entry in before renaming it
 _DATA = "output.json"  # the entry's file (klepto's JSON protocol)
 _ENTRY_NAME = re.compile(r"K_[0-9a-f]{64}")
 _OUR_TEMP = re.compile(r"K_\.I_(\d+)-([0-9a-f]{8})-[0-9a-f]+")
-_HOST = hashlib.sha256(socket.gethostname().encode("utf-8", "surrogatepass")).hexdigest()[:8]
-_MAGIC = b"TWC2"
-_DEADLINE_FLAG = 2
-#: Envelope header: magic (4), flags (1), secret id (8), deadline (8, with the DEADLINE flag).
-_HEADER = struct.Struct(">4sB8sd")
 _OPEN_FLAGS = (
     os.O_RDONLY
     | getattr(os, "O_NOFOLLOW", 0)
@@ -146,38 +147,6 @@ def _private_file(path: Path, secure: bool = True) -> None:
 
 def _ns_hash(namespace: str, n: int) -> str:
     return hashlib.sha256(namespace.encode()).hexdigest()[:n]
-
-
-def _deadline_of(head: bytes, secret: Secret) -> float | None:
-    """The deadline in an envelope's header when it is this secret's and has one.
-
-    Read without authentication, only to find expired entries: a forged header can at worst
-    make its own (unreadable) entry collected early.
-    """
-    if len(head) < _HEADER.size:
-        return None
-    magic, flags, tag, deadline = _HEADER.unpack_from(head)
-    if magic != _MAGIC or not flags & _DEADLINE_FLAG or tag != secret.tag:
-        return None
-    return float(deadline)
-
-
-def _writer_dead(pid: int, host: str) -> bool:
-    """True when a temporary folder's writer is provably gone (this host, no such process)."""
-    if host != _HOST or pid == os.getpid() or pid <= 0 or not _POSIX:
-        return False  # (on Windows, os.kill(pid, 0) would send CTRL_C_EVENT)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # EPERM: alive, another user's
-        return False
-    try:  # a zombie (killed, not yet reaped by its parent) writes nothing any more
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            line = fh.read()
-        return line[line.rfind(b")") + 2 :][:1] in (b"Z", b"X")
-    except OSError:
-        return False
 
 
 class _KleptoStore(Store):
@@ -535,7 +504,7 @@ class KleptoSQLStore(_KleptoStore):
             f"DELETE FROM {self.table} WHERE substr(Kval, 1, 4) = :magic"
             " AND hex(substr(Kval, 5, 1)) IN ('02', '03') AND substr(Kval, 6, 8) = :tag"
             " AND substr(Kval, 14, 8) <= :now",
-            magic=_MAGIC,
+            magic=MAGIC,
             tag=secret.tag,
             # big-endian doubles of positive numbers sort as their bytes do
             now=struct.pack(">d", clock.now()),
@@ -816,8 +785,8 @@ def _read_file(entry: str, limit: int = -1) -> bytes | None:
 
 
 #: The smallest envelope (header and MAC, an empty payload) as the quoted base64 of a file.
-_SMALLEST = 2 + 4 * ((len(_MAGIC) + 1 + 8 + 32 + 2) // 3)
-_MAGIC_B64 = base64.b64encode(_MAGIC + b"\x00\x00")[:5]  # the first 5 chars: "TWC2" + 6 bits
+_SMALLEST = 2 + 4 * ((len(MAGIC) + 1 + 8 + 32 + 2) // 3)
+_MAGIC_B64 = base64.b64encode(MAGIC + b"\x00\x00")[:5]  # the first 5 chars: "TWC2" + 6 bits
 
 
 def _complete(entry: str) -> bool:
@@ -859,7 +828,7 @@ def _remove_stale_temps(root: Path, names: list[str]) -> int:
     now = time.time()
     for name in names:
         match = _OUR_TEMP.fullmatch(name)
-        if match is not None and _writer_dead(int(match[1]), match[2]):
+        if match is not None and writer_gone(int(match[1]), match[2]):
             stale.append(name)
             continue
         path = os.path.join(root, name)
@@ -921,7 +890,7 @@ class KleptoDirStore(_KleptoStore):
 
         But private, with every error raised and nothing half-written left under its name.
         """
-        temp = f"{_TEMP}{os.getpid()}-{_HOST}-{os.urandom(8).hex()}"
+        temp = f"{_TEMP}{os.getpid()}-{HOST}-{os.urandom(8).hex()}"
         temp_path = os.path.join(self.root, temp)
         try:
             os.mkdir(temp_path, folder_mode(self.secure))
@@ -940,7 +909,7 @@ class KleptoDirStore(_KleptoStore):
                 os.rename(temp_path, entry)
             except OSError:
                 # The entry exists: move it aside, put the new one in place, remove the old.
-                old = f"{_TEMP}{os.getpid()}-{_HOST}-{os.urandom(8).hex()}"
+                old = f"{_TEMP}{os.getpid()}-{HOST}-{os.urandom(8).hex()}"
                 try:
                     os.rename(entry, os.path.join(self.root, old))
                 except FileNotFoundError:
@@ -1027,7 +996,7 @@ class KleptoDirStore(_KleptoStore):
         secret = load_secret()
         now = clock.now()
         expired = []
-        head = len(base64.b64encode(bytes(_HEADER.size))) + 1  # the quote, then the header
+        head = len(base64.b64encode(bytes(HEADER_SIZE))) + 1  # the quote, then the header
         for _, name, _ in self._scan():
             data = _read_file(os.path.join(self.root, name), head)
             if not data or data[:1] != b'"':
@@ -1036,7 +1005,7 @@ class KleptoDirStore(_KleptoStore):
                 header = base64.b64decode(data[1:head], validate=True)
             except (binascii.Error, ValueError):
                 continue
-            deadline = _deadline_of(header, secret)
+            deadline = deadline_of(header, secret)
             if deadline is not None and deadline <= now:
                 expired.append(name)
         self._estimate = None
