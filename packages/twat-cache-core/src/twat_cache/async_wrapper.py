@@ -238,15 +238,7 @@ class AsyncEngine(Engine):
                 skey, lambda: self.compute(key, skey, args, kwargs), self.timeout
             )
         except Exception as exc:
-            from twat_cache._log import logger  # noqa: PLC0415
-
-            logger.warning(
-                "%s: refreshing a stale entry failed (%s: %s); the stale value stays until "
-                "its ttl + stale",
-                self.state.name,
-                type(exc).__name__,
-                exc,
-            )
+            self.refresh_failed(exc)
         finally:
             self.end_refresh(skey)
 

@@ -242,6 +242,18 @@ class Engine:
         with self._refreshing_lock:
             self._refreshing.discard(skey)
 
+    def refresh_failed(self, exc: Exception) -> None:
+        """Log a background refresh that raised; the stale value keeps being served."""
+        from twat_cache._log import logger  # noqa: PLC0415
+
+        logger.warning(
+            "%s: refreshing a stale entry failed (%s: %s); the stale value stays until "
+            "its ttl + stale",
+            self.state.name,
+            type(exc).__name__,
+            exc,
+        )
+
     def computed(self, started: float) -> None:
         """Report one computation's duration to the hooks (`instrument()`)."""
         if COMPUTE_HOOKS:
@@ -519,15 +531,7 @@ class SyncEngine(Engine):
         try:
             self.flights.run(skey, lambda: self.compute(key, skey, args, kwargs), self.timeout)
         except Exception as exc:
-            from twat_cache._log import logger  # noqa: PLC0415
-
-            logger.warning(
-                "%s: refreshing a stale entry failed (%s: %s); the stale value stays until "
-                "its ttl + stale",
-                self.state.name,
-                type(exc).__name__,
-                exc,
-            )
+            self.refresh_failed(exc)
         finally:
             self.end_refresh(skey)
 
