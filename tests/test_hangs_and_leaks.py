@@ -20,6 +20,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import gc
+import math
 import multiprocessing
 import os
 import sys
@@ -476,8 +477,10 @@ def test_a_static_method_keys_its_first_argument_by_value(order: str) -> None:
 # -- the event loop --------------------------------------------------------------------------
 
 
-# klepto's dir_archive (fcache's second choice) stores the sealed bytes as base64 text in
-# JSON: encoding 50 MB holds the GIL ~150 ms in the worker thread (the store's to improve).
+# Wall-clock gaps of the loop are not asserted (shared, noisy machines: a CI run once saw
+# 172 ms of a 175 ms memcached load with everything off the loop); in a worker thread a
+# 50 MB value still holds the GIL for single copies (klepto's dir_archive base64-encodes it
+# in JSON: ~150 ms; pymemcache copies it twice to send it: ~45 ms).
 LOOP_TARGETS = [t for t in ASYNC_PERSISTENT if t.engine in ("diskcache", "klepto")]
 LOOP_TARGETS.append(Target("async-fcache-klepto", "fcache", "klepto", "file", True, ("klepto",)))
 # The network stores: Redis is asyncio-native (redis.asyncio), memcached a blocking store
@@ -486,34 +489,34 @@ LOOP_TARGETS += [
     Target("acache-redis", "acache", "redis", "async", True, ("redis",)),
     Target("acache-memcached", "acache", "memcached", "async", True, ("memcached",)),
 ]
-BIG_VALUE = os.urandom(50_000_000) if os.environ.get("TWAT_CACHE_SKIP_BIG") is None else b""
+BIG_VALUE = os.urandom(50_000_000)
 
 
-async def _worst_stall(cached: Any) -> tuple[float, float]:
-    """(longest gap of a 5 ms ticker, shortest of the store and the load) for a 50 MB value."""
-    worst = 0.0
-    stop = asyncio.Event()
+def _copy_cpu() -> float:
+    """CPU seconds this thread takes to copy the 50 MB value once (the best of three)."""
+    best = math.inf
+    for _ in range(3):
+        began = time.thread_time()
+        copy = bytearray(BIG_VALUE)
+        best = min(best, time.thread_time() - began)
+        del copy
+    return best
 
-    async def ticker() -> None:
-        nonlocal worst
-        last = time.perf_counter()
-        while not stop.is_set():
-            await asyncio.sleep(0.005)
-            now = time.perf_counter()
-            worst = max(worst, now - last)
-            last = now
 
-    task = asyncio.create_task(ticker())
-    await asyncio.sleep(0.05)
-    worst = 0.0
-    started = time.perf_counter()
+async def _loop_cpu(cached: Any) -> tuple[float, float]:
+    """CPU seconds the event loop's thread spends in a 50 MB store (a miss), then a load (a hit).
+
+    CPU time, not wall time: it counts only what the loop's own thread does, so it does not
+    grow when other processes take the CPU or a worker thread holds the GIL. A small call
+    first opens what a store opens once per event loop (Redis: a client and its connection).
+    """
+    assert await cached(0) == b""
+    began = time.thread_time()
     assert len(await cached(1)) == len(BIG_VALUE)  # miss: computed and stored
-    stored = time.perf_counter()
+    stored = time.thread_time()
     assert len(await cached(1)) == len(BIG_VALUE)  # hit: loaded
-    loaded = time.perf_counter()
-    stop.set()
-    await task
-    return worst, min(stored - started, loaded - stored)
+    loaded = time.thread_time()
+    return stored - began, loaded - stored
 
 
 def _where(target: Target, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -535,28 +538,23 @@ def test_coroutines_on_disk_and_network_stores_never_stall_the_event_loop(
     target: Target, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     async def big(x: int) -> bytes:
-        return BIG_VALUE
+        return BIG_VALUE if x else b""
 
     cached = target.cache(**_where(target, tmp_path, request))(big)
-    # Best of a few tries: on a busy 2-core machine another process may take the CPU.
+    # Pickling, sealing or copying the value on the loop would cost the loop's thread at least
+    # one copy of it (sealing on the loop: ~100 ms for 50 MB); off the loop, the loop's thread
+    # only waits (a Redis load reads a 1 MiB head on the loop). Best of three tries: a busy
+    # machine slows copies (caches, page faults) in both measurements, not only one.
     tries = []
-    for _ in range(4):
+    for _ in range(3):
         cached.cache_clear()
-        tries.append(asyncio.run(_worst_stall(cached)))
-        if tries[-1][0] < 0.05:
-            break
+        tries.append(asyncio.run(_loop_cpu(cached)))
     assert cached.cache_backend == target.engine  # no fallback to a memory store
     assert cached.cache_info().hits >= 1
-    stall, io = min(tries)
-    # Storage I/O off the loop: the loop never waits for a whole store or load (run on the
-    # loop, the ticker waited that long: 380-755 ms for a store, 95-184 ms for a load; Redis
-    # sealing on the loop: 155-187 ms of a 170-240 ms store).
-    assert stall < io / 2, f"the event loop waited {stall:.3f} s of a {io:.3f} s store/load"
-    if stall >= 0.05:
-        # Off the loop, but the worker thread holds the GIL in single copies of the value
-        # (pickling, sealing: ~40-70 ms per 50 MB copy on a busy 2-core machine; pymemcache
-        # copies a value twice in a row to send it: ~45 ms on a quiet one).
-        pytest.xfail(f"ticker waited {[round(t[0], 3) for t in tries]} s (bar: 0.05 s)")
+    store_cpu, load_cpu = (min(t[i] for t in tries) for i in (0, 1))
+    bar = _copy_cpu() / 2
+    for what, cpu in (("a store", store_cpu), ("a load", load_cpu)):
+        assert cpu < bar, f"the loop's thread worked {cpu:.4f} s in {what} (bar: {bar:.4f} s)"
 
 
 # -- exact counters ------------------------------------------------------------------------------
