@@ -65,9 +65,9 @@ def __getattr__(name: str) -> object:
 
         return instrument
     if name in _MIGRATION_MODULES:
-        from importlib import import_module  # noqa: PLC0415
+        from twat_cache.registry import resolve  # noqa: PLC0415
 
-        return import_module(f"twat_cache.{name}")
+        return resolve(f"twat_cache.{name}")
     raise AttributeError(f"module 'twat_cache' has no attribute {name!r}")
 
 

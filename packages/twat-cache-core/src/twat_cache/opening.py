@@ -85,11 +85,7 @@ class Opened:
 
 def open_store(spec: BackendSpec, config: CacheConfig, record: CacheRecord) -> Store:
     """Import `spec.opener` and open a store for one function; errors propagate to the caller."""
-    from importlib import import_module  # noqa: PLC0415
-
-    module_name, _, attr = spec.opener.partition(":")
-    opener = getattr(import_module(module_name), attr)
-    store = opener(config, record)
+    store = registry.resolve(spec.opener)(config, record)
     if not isinstance(store, Store):
         raise TypeError(f"backend {spec.name!r} opened a {type(store).__name__}, not a Store")
     return store

@@ -17,9 +17,13 @@ one line of packaging data that lists it in this project's family. Importing thi
 does not import pymemcache: the store lives in `_store` and is imported when a cache opens.
 """
 
-from typing import Any
+from __future__ import annotations
 
 from twat_cache.spec import BackendSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a few ms to import: the spec is loaded at decoration
+    from typing import Any
 
 __version__ = "3.0.0"
 

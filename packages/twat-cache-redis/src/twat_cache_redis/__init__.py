@@ -16,9 +16,13 @@ Importing this module must not import redis itself: the stores live in `_store` 
 imported only when a cache is opened.
 """
 
-from typing import Any
+from __future__ import annotations
 
 from twat_cache.spec import BackendSpec
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs a few ms to import: the spec is loaded at decoration
+    from typing import Any
 
 __version__ = "3.0.0"
 
