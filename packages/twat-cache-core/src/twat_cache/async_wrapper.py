@@ -252,8 +252,8 @@ class AsyncEngine(Engine):
 
     # -- per-call controls (awaitables) -------------------------------------------------------
 
-    async def cache_get(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """The cached value of one call; KeyError when there is none."""
+    async def cache_get(self, /, *args: Any, **kwargs: Any) -> Any:
+        """The cached value of one call; KeyError when there is none (awaitable)."""
         await self.aopen()
         key, skey = self.keys(args, kwargs)
         opened = self.opened
@@ -267,8 +267,8 @@ class AsyncEngine(Engine):
             raise KeyError(args if not kwargs else (args, kwargs))
         return value
 
-    async def cache_set(self, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Store `value` as the result of one call (unconditionally)."""
+    async def cache_set(self, value: Any, /, *args: Any, **kwargs: Any) -> None:
+        """Store `value` as the result of one call (awaitable; no `cache_if`)."""
         await self.aopen()
         key, skey = self.keys(args, kwargs)
         store = self._store()
@@ -280,8 +280,8 @@ class AsyncEngine(Engine):
             store.set(skey, value)
         self.fill_front(key, value)
 
-    async def cache_refresh(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Compute one call again, store it (`cache_if` applies) and return it."""
+    async def cache_refresh(self, /, *args: Any, **kwargs: Any) -> Any:
+        """Compute one call again, store it (`cache_if` applies) and return it (awaitable)."""
         await self.aopen()
         key, skey = self.keys(args, kwargs)
         value, _ = await self.flights.run(
@@ -297,20 +297,9 @@ def build_async(func: Callable[..., Any], state: CacheState, params: Params) -> 
     engine = AsyncEngine(func, state, params, wrapper)
     namespace["_tc_first"] = engine.first
     attach(wrapper, func, engine)
-
-    async def cache_get(*args: Any, **kwargs: Any) -> Any:
-        return await engine.cache_get(args, kwargs)
-
-    async def cache_set(value: Any, /, *args: Any, **kwargs: Any) -> None:
-        await engine.cache_set(value, args, kwargs)
-
-    async def cache_refresh(*args: Any, **kwargs: Any) -> Any:
-        return await engine.cache_refresh(args, kwargs)
-
-    cache_get.__doc__ = "The cached value of one call; KeyError when there is none (awaitable)."
-    cache_set.__doc__ = "Store a value as the result of one call (awaitable; no cache_if)."
-    cache_refresh.__doc__ = "Compute one call again, store it and return it (awaitable)."
-    wrapper.__dict__.update(cache_get=cache_get, cache_set=cache_set, cache_refresh=cache_refresh)
+    wrapper.__dict__.update(
+        cache_get=engine.cache_get, cache_set=engine.cache_set, cache_refresh=engine.cache_refresh
+    )
     return wrapper
 
 

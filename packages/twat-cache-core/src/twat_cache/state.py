@@ -141,7 +141,7 @@ class CacheState:
             return 0
 
     def info(self) -> CacheInfo:
-        """The `cache_info()` tuple."""
+        """`cache_info()`: (hits, misses, maxsize, currsize) of this cache."""
         return CacheInfo(
             self.hits.value(), self.misses.value(), self.record.config.maxsize, self.size()
         )
