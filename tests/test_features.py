@@ -450,23 +450,27 @@ def test_a_stale_value_never_fills_the_front(target: Target) -> None:
     f, calls = counting(lambda x: "old" if len(calls) == 1 else "new")
     cached = target.cache(front=8, ttl=0.2, stale=30)(target.function(f))
 
-    async def scenario() -> tuple[list[Any], int]:  # one event loop: the refresh task lives in it
+    async def scenario() -> tuple[list[Any], int]:  # one loop: the refresh task lives in it
         seen = [await resolve_now(cached(1))]
         await asyncio.sleep(0.3)
         seen.append(await resolve_now(cached(1)))  # stale: at once, refreshed in the background
         for _ in range(400):
             seen.append(await resolve_now(cached(1)))
             if seen[-1] == "new":
-                # Computations until now: a busy machine may let "new" go stale before this
-                # read, which then starts another refresh (rightly).
-                return seen, len(calls)
+                break
             await asyncio.sleep(0.05)
-        return seen, len(calls)
+        computed = len(calls)  # until the refreshed value is seen
+        for _ in range(5):  # and from then on never the stale value again
+            await asyncio.sleep(0.01)
+            seen.append(await resolve_now(cached(1)))
+        return seen, computed
 
     seen, computed = run(scenario())
     assert seen[:2] == ["old", "old"]
-    assert seen[-1] == "new"  # once refreshed, never the stale value again from the front
-    assert computed == 2
+    assert set(seen[seen.index("new") :]) == {"new"}
+    # One refresh, or two: a read that began before the first refresh stored its value may
+    # still see the stale one and, the first refresh being over, start another.
+    assert 2 <= computed <= 3
 
 
 async def resolve_now(answer: Any) -> Any:

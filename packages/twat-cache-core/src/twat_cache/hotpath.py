@@ -26,6 +26,7 @@ import functools
 import itertools
 import sys
 from keyword import iskeyword
+from types import FunctionType  # no cost: functools, imported above, imports types
 
 from twat_cache.binding import KW, TYPES
 
@@ -75,16 +76,23 @@ _ASTUB_SOURCE = (
 def stub(namespace: dict[str, Any], *, is_async: bool = False) -> Callable[..., Any]:
     """A new stub function over `namespace` (made by `new_globals`)."""
     source = _ASTUB_SOURCE if is_async else _STUB_SOURCE
-    exec(_compiled(source, "twat_cache-stub.py"), namespace)
-    function: Callable[..., Any] = namespace.pop("_tc_wrapper")
+    function: Callable[..., Any] = FunctionType(_compiled(source, "twat_cache-stub.py"), namespace)
     namespace["__loader__"].source = source
     return function
 
 
 @functools.lru_cache(maxsize=256)
 def _compiled(source: str, filename: str) -> CodeType:
-    """The code object of a generated source; functions with the same parameters share it."""
-    return compile(source, filename, "exec")
+    """The code of the function `_tc_wrapper` that `source` defines, as if read from `filename`.
+
+    Functions with the same parameters share it. `exec` of the text, not `compile()`: the
+    builtin's first call in a process builds the `ast` module's node types (1-3 ms, as much
+    as decorating 50 functions), which running a string does not need.
+    """
+    scratch: dict[str, Any] = {"__builtins__": builtins, "_": None}  # `_`: default values
+    exec(source, scratch)
+    code: CodeType = scratch["_tc_wrapper"].__code__
+    return code.replace(co_filename=filename)
 
 
 class HotCode:
@@ -227,9 +235,8 @@ def generate(
         f"    return _tc_slow({key}, {args_expr}, {kwargs_expr}, _tc_value)",
     ]
     source = "\n".join(lines) + "\n"
-    module = _compiled(source, filename)
-    code = next(c for c in module.co_consts if hasattr(c, "co_code"))
-    changes: dict[str, Any] = {"co_name": name, "co_filename": filename}
+    code = _compiled(source, filename)
+    changes: dict[str, Any] = {"co_name": name}
     if hasattr(code, "co_qualname"):
         changes["co_qualname"] = qualname
     code = code.replace(**changes)
