@@ -60,10 +60,14 @@ _CODE_CACHE_SIZE = 2048
 class UncacheableError(TypeError):
     """An argument cannot be encoded faithfully in a cache key.
 
-    The message reads "argument of type <module.qualname> cannot be keyed: <why>". The
-    wrapper catches it and runs the call uncached (one warning per cache); it is a
-    `TypeError` so that code catching the old error keeps working.
+    The message reads "argument of type <module.qualname> cannot be keyed: <why>"; `kind`
+    and `why` hold those two parts ("" when raised elsewhere). The wrapper catches it and runs
+    the call uncached (one warning per cache); it is a `TypeError` so that code catching the
+    old error keeps working.
     """
+
+    kind = ""
+    why = ""
 
 
 #: Markers other modules put in keys (the call layout's keyword marker, say) are `Tag`s too.
@@ -123,7 +127,10 @@ def _uncacheable(root: object, obj: object, why: str) -> UncacheableError:
     if root is None:
         root = obj
     detail = why if obj is root else f"it holds a {_type_name(type(obj))} object ({why})"
-    return UncacheableError(f"argument of type {_type_name(type(root))} cannot be keyed: {detail}")
+    kind = _type_name(type(root))
+    error = UncacheableError(f"argument of type {kind} cannot be keyed: {detail}")
+    error.kind, error.why = kind, detail
+    return error
 
 
 def _is_ndarray(kind: type) -> bool:

@@ -106,8 +106,21 @@ class CacheState:
         )
 
     def uncacheable(self, exc: BaseException) -> None:
-        """An argument cannot be keyed: the call runs uncached; said once per cache."""
-        self.warn_once("key", "%s is called uncached: %s", self.name, exc)
+        """An argument cannot be keyed: the call runs uncached; said once per cache.
+
+        With a `key=` function, what could not be keyed is the value it returned.
+        """
+        kind = getattr(exc, "kind", "")
+        if self.record.config.key is not None and kind:
+            self.warn_once(
+                "key",
+                "%s is called uncached: the result of its key function cannot be keyed (a %s: %s)",
+                self.name,
+                kind,
+                getattr(exc, "why", ""),
+            )
+        else:
+            self.warn_once("key", "%s is called uncached: %s", self.name, exc)
 
     def clear(self) -> None:
         """Drop every entry (opening a persistent store to clear what is on disk) and reset."""
