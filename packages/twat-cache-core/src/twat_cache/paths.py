@@ -51,9 +51,8 @@ def _env_key() -> tuple[object, ...]:
     each value it reads.
     """
     if _RAW_ENV:
-        data = os.environ._data  # type: ignore[attr-defined]
-        return tuple(data.get(name) for name in _RAW_NAMES)
-    return tuple(os.environ.get(name) for name in _ENV_NAMES)
+        return tuple(map(os.environ._data.get, _RAW_NAMES))  # type: ignore[attr-defined]
+    return tuple(map(os.environ.get, _ENV_NAMES))
 
 
 #: _env_key() -> (cache root, config root, normalized forms for the folder_name checks)
@@ -133,6 +132,7 @@ def config_root_str() -> str:
 
 
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+_SEPARATORS = frozenset({"/", "\\", os.sep} | ({os.altsep} if os.altsep else set()))
 
 
 def default_folder(namespace: str) -> str:
@@ -141,14 +141,21 @@ def default_folder(namespace: str) -> str:
     The namespace with ":" as "." and every run of other characters as "_" (written out: `re`
     costs more to import than a whole decoration may take).
     """
+    dotted = namespace.replace(":", ".")
+    if ".." not in dotted and _SAFE.issuperset(dotted):  # most names: nothing to replace
+        return _bounded(dotted.strip(".") or "default", namespace)
     out: list[str] = []
-    for ch in namespace.replace(":", "."):
+    for ch in dotted:
         if ch in _SAFE:
             if not (ch == "." and out and out[-1] == "."):
                 out.append(ch)
         elif not out or out[-1] != "_":
             out.append("_")
-    name = "".join(out).strip(".") or "default"
+    return _bounded("".join(out).strip(".") or "default", namespace)
+
+
+def _bounded(name: str, namespace: str) -> str:
+    """`name`, cut with a digest of `namespace` when it is too long for a folder name."""
     if len(name) > 100:  # a __main__ script's path, a digest: keep names well within limits
         import hashlib  # noqa: PLC0415
 
@@ -231,11 +238,10 @@ def check_folder_name(folder_name: object) -> str | None:
     if os.path.isabs(folder_name):
         why = _danger(folder_name, resolve=True)
     else:
-        separators = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
         if (
             folder_name in {".", ".."}
             or ".." in folder_name
-            or any(s in folder_name for s in separators)
+            or any(s in folder_name for s in _SEPARATORS)
         ):
             raise ValueError(
                 f"folder_name: {folder_name!r} is not allowed; use a simple name without "
